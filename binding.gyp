@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "mempolicy",
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": ["native/binding.cc", "native/mempolicy.cc"],
+          "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
+          "defines": [
+            "NAPI_VERSION=8",
+            "NODE_ADDON_API_DISABLE_DEPRECATED",
+            "_GNU_SOURCE"
+          ],
+          "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"]
+        }, {
+          "type": "none"
+        }]
+      ]
+    }
+  ]
+}

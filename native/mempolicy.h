@@ -1,0 +1,182 @@
+// Shared helpers for the mempolicy shim: argument shapes, memory spans and nodemasks.
+// Everything here is stateless; policy logic and messages live in the TypeScript facade.
+#pragma once
+
+#include <napi.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+namespace mempolicy {
+
+// Kernel values (include/uapi/linux/mempolicy.h). Distro headers lag the kernel, so we define our own.
+enum : int {
+  kMpolDefault = 0,
+  kMpolPreferred = 1,
+  kMpolBind = 2,
+  kMpolInterleave = 3,
+  kMpolLocal = 4,
+  kMpolPreferredMany = 5,
+  kMpolWeightedInterleave = 6,
+  kMpolMax = 7,
+  kMpolFStaticNodes = 1 << 15,
+  kMpolFRelativeNodes = 1 << 14,
+  kMpolFNumaBalancing = 1 << 13,
+  kMpolFNode = 1 << 0,
+  kMpolFAddr = 1 << 1,
+  kMpolFMemsAllowed = 1 << 2,
+  kMpolMfStrict = 1 << 0,
+  kMpolMfMove = 1 << 1,
+  kMpolMfMoveAll = 1 << 2,
+};
+
+// Returned instead of -errno when a range call finds no whole page inside the memory it was given;
+// the syscall is not made. Not an errno value.
+constexpr int32_t kNoWholePage = -0x10000;
+
+// Words of a nodemask we accept: the kernel reads at most PAGE_SIZE * 8 bits (maxnode <= 32769 on 4 KiB pages).
+constexpr size_t kMaxMaskWords = 1024;
+
+inline size_t PageSize() {
+  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// A byte range owned by an ArrayBuffer, SharedArrayBuffer (through a view) or ArrayBufferView.
+struct Span {
+  uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+// Reads the data pointer and length of a typed array, DataView or ArrayBuffer. False if `value` is none of them.
+inline bool GetSpan(napi_env env, napi_value value, Span* span) {
+  bool is = false;
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) != napi_ok) return false;
+    size_t element = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: element = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element = 8; break;
+      default: element = 1; break;
+    }
+    length = count * element;
+  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
+    if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) != napi_ok) return false;
+  } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok) return false;
+  } else {
+    return false;
+  }
+  span->data = static_cast<uint8_t*>(data);
+  span->length = data == nullptr ? 0 : length;
+  return true;
+}
+
+// The whole pages inside a span: [start, start + length), page-aligned. False if there is none.
+inline bool WholePages(const Span& span, uintptr_t* start, size_t* length) {
+  const uintptr_t page = PageSize();
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(span.data);
+  const uintptr_t end = begin + span.length;
+  if (span.data == nullptr || end < begin) return false;
+  const uintptr_t first = (begin + page - 1) & ~(page - 1);
+  const uintptr_t last = end & ~(page - 1);
+  if (first < begin || last <= first) return false;
+  *start = first;
+  *length = last - first;
+  return true;
+}
+
+// A nodemask passed from JavaScript as a Uint32Array of 32-bit halves, low half first, in whole
+// 64-bit words. The kernel wants an array of unsigned long; on 64-bit little-endian and on 32-bit
+// machines that is the same memory, elsewhere the halves are swapped into `scratch`.
+constexpr bool kDirectMask = sizeof(unsigned long) == 4 || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+class Mask {
+ public:
+  // `value` is a Uint32Array or null/undefined (no mask). False if it is anything else, or odd-sized.
+  bool Init(napi_env env, napi_value value) {
+    napi_valuetype type;
+    if (napi_typeof(env, value, &type) != napi_ok) return false;
+    if (type == napi_null || type == napi_undefined) return true;
+    bool is = false;
+    if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
+    napi_typedarray_type kind;
+    size_t count = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, value, &kind, &count, &data, nullptr, nullptr) != napi_ok) return false;
+    if (kind != napi_uint32_array || count % 2 != 0 || count / 2 > kMaxMaskWords) return false;
+    halves_ = static_cast<uint32_t*>(data);
+    words_ = count / 2;
+    return true;
+  }
+
+  size_t bits() const { return words_ * 64; }
+
+  // Pointer for a call that reads the mask.
+  const unsigned long* ForKernel() {
+    if (halves_ == nullptr) return nullptr;
+    if (Direct()) return reinterpret_cast<const unsigned long*>(halves_);
+    for (size_t i = 0; i < words_; i++) {
+      scratch_[i] = static_cast<unsigned long>(halves_[2 * i]) |
+                    (static_cast<unsigned long>(halves_[2 * i + 1]) << 32);
+    }
+    return scratch_;
+  }
+
+  // Pointer for a call that writes the mask; call Written() afterwards.
+  unsigned long* FromKernel() {
+    if (halves_ == nullptr) return nullptr;
+    return Direct() ? reinterpret_cast<unsigned long*>(halves_) : scratch_;
+  }
+
+  void Written() {
+    if (halves_ == nullptr || Direct()) return;
+    for (size_t i = 0; i < words_; i++) {
+      halves_[2 * i] = static_cast<uint32_t>(scratch_[i]);
+      halves_[2 * i + 1] = static_cast<uint32_t>(static_cast<uint64_t>(scratch_[i]) >> 32);
+    }
+  }
+
+ private:
+  static constexpr bool Direct() { return kDirectMask; }
+
+  uint32_t* halves_ = nullptr;
+  size_t words_ = 0;
+  unsigned long scratch_[kDirectMask ? 1 : kMaxMaskWords] = {};
+};
+
+// Defence in depth: the facade validates everything, the shim only refuses shapes it cannot use.
+inline napi_value ThrowType(napi_env env, const char* what) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+  return nullptr;
+}
+
+inline bool GetInt64(napi_env env, napi_value value, int64_t* out) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) return false;
+  return napi_get_value_int64(env, value, out) == napi_ok;
+}
+
+inline napi_value Int(napi_env env, int64_t value) {
+  napi_value result;
+  napi_create_int64(env, value, &result);
+  return result;
+}
+
+// -errno of the last failed call, as the facade expects.
+inline int64_t Failed() { return -static_cast<int64_t>(errno); }
+
+}  // namespace mempolicy
+
+namespace mempolicy {
+// Each source file adds its exports; binding.cc calls them all for every environment (main thread, Workers).
+void InitMempolicy(Napi::Env env, Napi::Object exports);
+}  // namespace mempolicy

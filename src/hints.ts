@@ -1,0 +1,103 @@
+// Hints: what a kernel errno most likely means for this call, worked out only after a failure.
+import { readFileSync } from 'node:fs'
+import { constants } from './constants'
+import { formatNodeList } from './nodes'
+import type { Encoded } from './policy'
+import { nodeState } from './topology'
+
+const EPERM = 1
+const ENOENT = 2
+const EIO = 5
+const ENOMEM = 12
+const EFAULT = 14
+const EINVAL = 22
+const ENOSYS = 38
+const EOPNOTSUPP = 95
+
+export interface HintContext {
+  policy?: Encoded
+  /** mbind's MPOL_MF_* flags. */
+  moveFlags?: number
+  /** The nodes this thread may use (get_mempolicy MPOL_F_MEMS_ALLOWED), when they could be read. */
+  allowed?: () => number[] | undefined
+}
+
+/** True when a seccomp filter is installed on this thread (Docker's default profile is one). */
+export function seccompFiltered(): boolean {
+  try {
+    return /^Seccomp:\s*2$/m.test(readFileSync('/proc/self/status', 'latin1'))
+  } catch {
+    return false
+  }
+}
+
+function hasCapSysNice(): boolean {
+  try {
+    const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'))
+    return match !== null && (BigInt(`0x${match[1]}`) & (1n << 23n)) !== 0n
+  } catch {
+    return false
+  }
+}
+
+function policyHint(policy: Encoded, allowed: number[] | undefined): string | undefined {
+  const nodes = policy.nodes
+  if (nodes.length === 0) return undefined
+  const online = new Set(nodeState('online'))
+  const memory = new Set(nodeState('has_memory'))
+  const offline = nodes.filter((n) => !online.has(n))
+  const memoryless = nodes.filter((n) => online.has(n) && !memory.has(n))
+  const outside = allowed === undefined ? [] : nodes.filter((n) => !allowed.includes(n))
+  const parts: string[] = []
+  if (offline.length > 0) parts.push(`node ${formatNodeList(offline)} ${offline.length > 1 ? 'are' : 'is'} offline`)
+  if (memoryless.length > 0) parts.push(`node ${formatNodeList(memoryless)} ${memoryless.length > 1 ? 'have' : 'has'} no memory`)
+  if (outside.length > 0) {
+    parts.push(`node ${formatNodeList(outside)} ${outside.length > 1 ? 'are' : 'is'} outside this thread's allowed nodes (cpuset.mems): ${formatNodeList(allowed ?? [])}`)
+  }
+  if (parts.length > 0) {
+    const usable = [...memory].filter((n) => allowed === undefined || allowed.includes(n))
+    return `${parts.join('; ')}; nodes with memory you may use: ${formatNodeList(usable) || 'none'}`
+  }
+  if (policy.mode === 'weighted-interleave') return "this kernel may not support 'weighted-interleave' (Linux 6.9+)"
+  if (policy.mode === 'preferred-many') {
+    return policy.value & constants.MPOL_F_NUMA_BALANCING
+      ? "'numa-balancing' with 'preferred-many' needs Linux 6.10+"
+      : "this kernel may not support 'preferred-many' (Linux 5.15+)"
+  }
+  if (policy.value & constants.MPOL_F_NUMA_BALANCING) return "'numa-balancing' needs Linux 5.12+ (mbind: 5.15+)"
+  return undefined
+}
+
+export function hintFor(errno: number, syscall: string, context: HintContext = {}): string | undefined {
+  switch (Math.abs(errno)) {
+    case EPERM:
+      if (context.moveFlags !== undefined && (context.moveFlags & constants.MPOL_MF_MOVE_ALL) !== 0 && !hasCapSysNice()) {
+        return 'moveAll (MPOL_MF_MOVE_ALL) needs the CAP_SYS_NICE capability, which this process lacks'
+      }
+      if (seccompFiltered()) {
+        return `a seccomp filter blocks ${syscall} (Docker's default profile does): allow it in the profile, or run with --security-opt seccomp=<profile that allows it> or --cap-add SYS_NICE`
+      }
+      return 'the operation is not permitted for this process'
+    case ENOSYS:
+      if (syscall === 'set_mempolicy_home_node') return 'this kernel has no set_mempolicy_home_node (Linux 5.17+)'
+      return `this kernel does not provide ${syscall} (built without CONFIG_NUMA?)`
+    case EINVAL:
+      return context.policy === undefined ? undefined : policyHint(context.policy, context.allowed?.())
+    case EFAULT:
+      if (syscall === 'mbind') return 'part of the range is not mapped'
+      return undefined
+    case EIO:
+      if (syscall === 'mbind') return "some pages lie outside the policy's nodes (strict); add move: true to migrate them"
+      return undefined
+    case ENOENT:
+      if (syscall === 'set_mempolicy_home_node') return "the range has no policy of its own: mbind it with 'bind' or 'preferred-many' first"
+      return undefined
+    case EOPNOTSUPP:
+      if (syscall === 'set_mempolicy_home_node') return "a home node applies only to ranges bound with 'bind' or 'preferred-many'"
+      return undefined
+    case ENOMEM:
+      return 'the kernel could not allocate memory for this request'
+    default:
+      return undefined
+  }
+}
