@@ -4,11 +4,12 @@
       "target_name": "mempolicy",
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/binding.cc", "native/mempolicy.cc"],
+          "sources": ["native/binding.cc", "native/mempolicy.cc", "native/pages.cc", "native/process.cc"],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
           "defines": [
             "NAPI_VERSION=8",
             "NODE_ADDON_API_DISABLE_DEPRECATED",
+            "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
             "_GNU_SOURCE"
           ],
           "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],

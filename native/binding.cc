@@ -6,6 +6,8 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mempolicy::InitMempolicy(env, exports);
+  mempolicy::InitPages(env, exports);
+  mempolicy::InitProcess(env, exports);
   return exports;
 }
 

@@ -52,14 +52,14 @@ struct Span {
 };
 
 // Reads the data pointer and length of a typed array, DataView or ArrayBuffer. False if `value` is none of them.
+// Each napi_get_*_info refuses a value of another kind (napi_invalid_arg), so no napi_is_* call is
+// needed first: typed arrays, the usual case, are tried first.
 inline bool GetSpan(napi_env env, napi_value value, Span* span) {
-  bool is = false;
   void* data = nullptr;
   size_t length = 0;
-  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t count = 0;
-    if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) != napi_ok) return false;
+  napi_typedarray_type type;
+  size_t count = 0;
+  if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) == napi_ok) {
     size_t element = 1;
     switch (type) {
       case napi_int16_array: case napi_uint16_array: element = 2; break;
@@ -68,11 +68,8 @@ inline bool GetSpan(napi_env env, napi_value value, Span* span) {
       default: element = 1; break;
     }
     length = count * element;
-  } else if (napi_is_dataview(env, value, &is) == napi_ok && is) {
-    if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) != napi_ok) return false;
-  } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
-    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok) return false;
-  } else {
+  } else if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok &&
+             napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) != napi_ok) {
     return false;
   }
   span->data = static_cast<uint8_t*>(data);
@@ -95,24 +92,33 @@ inline bool WholePages(const Span& span, uintptr_t* start, size_t* length) {
 }
 
 // A nodemask passed from JavaScript as a Uint32Array of 32-bit halves, low half first, in whole
-// 64-bit words. The kernel wants an array of unsigned long; on 64-bit little-endian and on 32-bit
-// machines that is the same memory, elsewhere the halves are swapped into `scratch`.
+// 64-bit words, or as the ArrayBuffer under such an array (cheaper to read: a Uint32Array is
+// identified by a chain of type tests). The kernel wants an array of unsigned long; on 64-bit
+// little-endian and on 32-bit machines that is the same memory, elsewhere the halves are swapped
+// into `scratch`.
 constexpr bool kDirectMask = sizeof(unsigned long) == 4 || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 class Mask {
  public:
-  // `value` is a Uint32Array or null/undefined (no mask). False if it is anything else, or odd-sized.
+  // `value` is a Uint32Array, an ArrayBuffer, or null/undefined (no mask). False if it is anything
+  // else, or not whole words.
   bool Init(napi_env env, napi_value value) {
-    napi_valuetype type;
-    if (napi_typeof(env, value, &type) != napi_ok) return false;
-    if (type == napi_null || type == napi_undefined) return true;
-    bool is = false;
-    if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
-    napi_typedarray_type kind;
-    size_t count = 0;
     void* data = nullptr;
-    if (napi_get_typedarray_info(env, value, &kind, &count, &data, nullptr, nullptr) != napi_ok) return false;
-    if (kind != napi_uint32_array || count % 2 != 0 || count / 2 > kMaxMaskWords) return false;
+    size_t count = 0;
+    size_t bytes = 0;
+    napi_typedarray_type kind;
+    if (napi_get_arraybuffer_info(env, value, &data, &bytes) == napi_ok) {
+      if (bytes % 8 != 0 || bytes / 8 > kMaxMaskWords) return false;
+      count = bytes / 4;
+    } else {
+      napi_valuetype type;
+      if (napi_typeof(env, value, &type) != napi_ok) return false;
+      if (type == napi_null || type == napi_undefined) return true;
+      if (napi_get_typedarray_info(env, value, &kind, &count, &data, nullptr, nullptr) != napi_ok ||
+          kind != napi_uint32_array || count % 2 != 0 || count / 2 > kMaxMaskWords) {
+        return false;
+      }
+    }
     halves_ = static_cast<uint32_t*>(data);
     words_ = count / 2;
     return true;
@@ -159,15 +165,19 @@ inline napi_value ThrowType(napi_env env, const char* what) {
   return nullptr;
 }
 
+// napi_get_value_int64 refuses anything but a number itself (napi_number_expected).
 inline bool GetInt64(napi_env env, napi_value value, int64_t* out) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number) return false;
   return napi_get_value_int64(env, value, out) == napi_ok;
 }
 
 inline napi_value Int(napi_env env, int64_t value) {
   napi_value result;
-  napi_create_int64(env, value, &result);
+  // The same number either way; an int32 becomes a small integer without a trip through double.
+  if (value >= INT32_MIN && value <= INT32_MAX) {
+    napi_create_int32(env, static_cast<int32_t>(value), &result);
+  } else {
+    napi_create_int64(env, value, &result);
+  }
   return result;
 }
 
@@ -179,4 +189,8 @@ inline int64_t Failed() { return -static_cast<int64_t>(errno); }
 namespace mempolicy {
 // Each source file adds its exports; binding.cc calls them all for every environment (main thread, Workers).
 void InitMempolicy(Napi::Env env, Napi::Object exports);
+// pages.cc: move_pages, migrate_pages and mbind on the libuv pool.
+void InitPages(Napi::Env env, Napi::Object exports);
+// process.cc: process scope, a policy set on other threads through a real-time signal.
+void InitProcess(Napi::Env env, Napi::Object exports);
 }  // namespace mempolicy

@@ -3,19 +3,49 @@
 import path from 'node:path'
 import nodeGypBuild from 'node-gyp-build'
 
-/** A nodemask as 32-bit halves of 64-bit words, low half first. */
-export type NativeMask = Uint32Array
+/**
+ * A nodemask as 32-bit halves of 64-bit words, low half first; or the ArrayBuffer under such an
+ * array, which the addon reads faster (the hot calls pass that).
+ */
+export type NativeMask = Uint32Array | ArrayBuffer
 
 /** What native/mempolicy.cc exports. Every call returns its result or -errno; none throws for a kernel error. */
 export interface NativeBinding {
   setMempolicy(mode: number, mask: NativeMask | null, maxnode: number): number
   /** byteOffset -1 asks for the first whole page of memory. */
   getMempolicy(mask: NativeMask | null, maxnode: number, memory: NativeMemory | undefined, byteOffset: number, flags: number): number
+  /** get_mempolicy(0) into mask (maxnode: the mask's bits): the thread's mode|flags, or -errno. */
+  threadPolicy(mask: NativeMask): number
+  /** get_mempolicy(MPOL_F_ADDR) of memory's first whole page into mask: mode|flags, -errno, or noWholePage. */
+  rangePolicy(mask: NativeMask, memory: NativeMemory): number
+  /** get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR), no mask: the node of the page at byteOffset, -errno, or -ERANGE outside memory. */
+  nodeOf(memory: NativeMemory, byteOffset: number): number
   /** Returns the offset of the first whole page inside memory, -errno, or noWholePage. */
   mbind(memory: NativeMemory, mode: number, mask: NativeMask | null, maxnode: number, flags: number): number
   setHomeNode(memory: NativeMemory, node: number): number
   alloc(byteLength: number, align: number, hugePages: number, mode: number, mask: NativeMask | null, maxnode: number):
     ArrayBuffer | { errno: number; syscall: string }
+  /** move_pages in query mode over every page overlapping memory: per-page node or -errno; or -errno for the call. */
+  pageNodes(memory: NativeMemory): Int32Array | number
+  /** move_pages to `node` on the libuv pool: each page's final node or -errno; or -errno for the call. */
+  movePages(memory: NativeMemory, node: number, flags: number): Promise<Int32Array | number>
+  /** mbind on the libuv pool; the mask is copied before it returns. Resolves as mbind returns. */
+  mbindAsync(memory: NativeMemory, mode: number, mask: NativeMask | null, maxnode: number, flags: number): Promise<number>
+  /** migrate_pages on the libuv pool; the masks are copied before it returns. Pages not moved, or -errno. */
+  migratePages(pid: number, from: NativeMask, to: NativeMask, maxnode: number): Promise<number>
+  /** migrate_pages on the calling thread (for probes). */
+  migratePagesSync(pid: number, from: NativeMask | null, to: NativeMask | null, maxnode: number): number
+  /**
+   * process.cc: runs callback(signal) holding the process-wide lock, with the handler installed on
+   * that real-time signal; its result, or -EDEADLK (this thread holds it) / -EAGAIN (no free signal).
+   */
+  processExclusive<T>(callback: (signal: number) => T): T | number
+  /**
+   * Inside processExclusive only (-EPERM otherwise): has each thread in tids set the policy from its
+   * signal handler. results[i]: 0, -errno, -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer).
+   * Returns how many set it.
+   */
+  signalThreads(mode: number, mask: NativeMask | null, maxnode: number, tids: Int32Array, results: Int32Array, timeoutMs: number): number
   readonly constants: Readonly<Record<string, number>>
   readonly pageSize: number
   readonly noWholePage: number

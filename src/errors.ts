@@ -1,6 +1,6 @@
 // Every error the package throws is built here: argument errors in Node's style (TypeError/RangeError
 // with ERR_* codes) and kernel errors in the shape of Node's SystemError.
-import { getSystemErrorMap } from 'node:util'
+import { getSystemErrorMap, types } from 'node:util'
 
 type ArgCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 
@@ -23,6 +23,8 @@ export function describe(value: unknown): string {
     case 'function': return 'type function'
     default: {
       if (value === null) return 'null'
+      // A Proxy's traps are user code (and a revoked one throws even in Array.isArray).
+      if (types.isProxy(value)) return 'a Proxy'
       if (Array.isArray(value)) return `an array of length ${value.length}`
       return 'an object'
     }

@@ -15,6 +15,13 @@ export {
   alloc, getMempolicy, isSupported, mbind, memsAllowed, nodeOf, pageSize, parseNodes, policyOf, setHomeNode, setMempolicy,
   type AllocOptions, type MbindOptions, type Memory, type Span,
 } from './mempolicy'
+export { mbindAsync } from './mempolicy'
+export type { SetMempolicyOptions } from './mempolicy'
+export type { FailedThread, ProcessPolicyError, ProcessPolicyResult, SkippedThread } from './process'
+export { spawn, type SpawnOptions } from './spawn'
+export { migratePages, movePages, pageNodes, type MovePagesOptions, type MovePagesResult } from './pages'
+export { interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInterleaveWeightsAuto } from './weights'
+export { capabilities, type Capabilities, type Syscall } from './capabilities'
 
 /** Canonical node-list text: `[7, 0, 1, 2, 3]` gives `"0-3,7"`. */
 export function formatNodes(nodes: Iterable<number>): string {

@@ -1,12 +1,15 @@
 // Thread policy, range policy and alloc(): validation, then one native call, then errno mapping.
+import { constants as bufferConstants } from 'node:buffer'
 import { readFileSync } from 'node:fs'
 import { types } from 'node:util'
-import { binding, loaded, type NativeMemory } from './binding'
+import { byteLengthOf, readProps, unreadable } from './args'
+import { binding, loaded, type NativeBinding, type NativeMemory } from './binding'
 import { constants } from './constants'
-import { MempolicyError, invalidType, outOfRange } from './errors'
+import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
 import { hintFor, type HintContext } from './hints'
 import { checkNodeId, fillMask, maskNodes, parseNodeList } from './nodes'
 import { decodePolicy, encodePolicy, type Encoded, type Policy, type PolicyInfo } from './policy'
+import { setProcessPolicy, type ProcessPolicyResult } from './process'
 import { highestPossibleNode, nodeState } from './topology'
 
 export type Memory = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
@@ -35,29 +38,42 @@ export interface Span {
 export const pageSize: number = loaded()?.pageSize ?? 4096
 
 // Nodemasks: whole 64-bit words covering every possible node, kept per module instance (so per
-// thread) and reused by every call.
+// thread) and reused by every call. The calls made in loops hand the addon the ArrayBuffer under the
+// scratch mask, which it reads faster than the Uint32Array.
 let maskWords = 0
 let scratch: Uint32Array | undefined
+let scratchBuffer: ArrayBuffer | undefined
 
 function mask(): Uint32Array {
   if (scratch === undefined) {
     maskWords = Math.max(1, Math.ceil((highestPossibleNode() + 1) / 64))
-    scratch = new Uint32Array(maskWords * 2)
+    scratchBuffer = new ArrayBuffer(maskWords * 8)
+    scratch = new Uint32Array(scratchBuffer)
   }
   return scratch
 }
 
+/** The ArrayBuffer under mask(): call mask() first. */
+function maskBuffer(): ArrayBuffer {
+  return scratchBuffer!
+}
+
+/** A fresh nodemask of the same size as the scratch one, for calls that need more than one mask. */
+export function newMask(): Uint32Array {
+  return new Uint32Array(mask().length)
+}
+
 /** maxnode for calls that read a mask: the kernel uses maxnode - 1 bits (KERNEL.md A3). */
-function maxnodeIn(): number {
+export function maxnodeIn(): number {
   return maskWords * 64 + 1
 }
 
 /** maxnode for get_mempolicy, which writes ALIGN(maxnode - 1, 64) / 8 bytes. */
-function maxnodeOut(): number {
+export function maxnodeOut(): number {
   return maskWords * 64
 }
 
-function fail(errno: number, syscall: string, context?: HintContext): never {
+export function fail(errno: number, syscall: string, context?: HintContext): never {
   throw new MempolicyError(errno, syscall, hintFor(errno, syscall, { allowed: safeMemsAllowed, ...context }))
 }
 
@@ -79,31 +95,56 @@ function encode(policy: unknown, name: string): Encoded {
   return encodePolicy(policy, name, allNodes)
 }
 
-function nativeMemory(memory: unknown, name = 'memory'): NativeMemory {
-  if (ArrayBuffer.isView(memory) || memory instanceof ArrayBuffer || types.isArrayBuffer(memory)) return memory as NativeMemory
+export function nativeMemory(memory: unknown, name = 'memory'): NativeMemory {
+  // Only the real thing: a Proxy or an object inheriting from ArrayBuffer.prototype is not memory.
+  if (ArrayBuffer.isView(memory) || types.isArrayBuffer(memory)) return memory as NativeMemory
   if (types.isSharedArrayBuffer(memory)) return new Uint8Array(memory)
   throw invalidType(name, 'an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer', memory)
 }
 
 function noWholePage(memory: NativeMemory): RangeError {
-  return outOfRange('memory.byteLength', `at least one whole page (${pageSize} bytes, page-aligned) inside the memory`, memory.byteLength)
+  return outOfRange('memory.byteLength', `at least one whole page (${pageSize} bytes, page-aligned) inside the memory`, byteLengthOf(memory))
 }
 
-/** Sets the calling thread's memory policy (set_mempolicy). */
-export function setMempolicy(policy: Policy): void {
+export interface SetMempolicyOptions {
+  /**
+   * 'thread' (the default): the calling thread only. 'process': every thread of the process now,
+   * and so every thread created later (see ProcessPolicyResult and README "Threads").
+   */
+  scope?: 'thread' | 'process'
+}
+
+function readScope(options: unknown): 'thread' | 'process' {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
+  const { scope } = readProps(options, ['scope'], 'options')
+  if (scope === undefined || scope === 'thread' || scope === 'process') return scope ?? 'thread'
+  if (typeof scope !== 'string') throw invalidType('options.scope', 'of type string', scope)
+  throw invalidValue('options.scope', "must be 'thread' or 'process'", scope)
+}
+
+/**
+ * Sets the calling thread's memory policy (set_mempolicy); with `{ scope: 'process' }`, every
+ * thread's, and returns which threads that reached.
+ */
+export function setMempolicy(policy: Policy, options: SetMempolicyOptions & { scope: 'process' }): ProcessPolicyResult
+export function setMempolicy(policy: Policy, options?: SetMempolicyOptions & { scope?: 'thread' }): void
+export function setMempolicy(policy: Policy, options?: SetMempolicyOptions): ProcessPolicyResult | undefined {
   const native = binding()
   const encoded = encode(policy, 'policy')
+  const wholeProcess = options !== undefined && readScope(options) === 'process'
   const m = mask()
   fillMask(m, encoded.nodes)
-  const rc = native.setMempolicy(encoded.value, m, maxnodeIn())
+  if (wholeProcess) return setProcessPolicy(native, encoded, m, maxnodeIn(), fail)
+  const rc = native.setMempolicy(encoded.value, maskBuffer(), maxnodeIn())
   if (rc !== 0) fail(rc, 'set_mempolicy', { policy: encoded })
+  return undefined
 }
 
 /** The calling thread's memory policy (get_mempolicy). */
 export function getMempolicy(): PolicyInfo {
   const native = binding()
   const m = mask()
-  const rc = native.getMempolicy(m, maxnodeOut(), undefined, 0, 0)
+  const rc = native.threadPolicy(maskBuffer())
   if (rc < 0) fail(rc, 'get_mempolicy')
   return decodePolicy(rc, maskNodes(m))
 }
@@ -112,7 +153,7 @@ export function getMempolicy(): PolicyInfo {
 export function memsAllowed(): number[] {
   const native = binding()
   const m = mask()
-  const rc = native.getMempolicy(m, maxnodeOut(), undefined, 0, constants.MPOL_F_MEMS_ALLOWED)
+  const rc = native.getMempolicy(maskBuffer(), maxnodeOut(), undefined, 0, constants.MPOL_F_MEMS_ALLOWED)
   if (rc < 0) fail(rc, 'get_mempolicy')
   return maskNodes(m)
 }
@@ -120,7 +161,20 @@ export function memsAllowed(): number[] {
 function readOptions(options: unknown): number {
   if (options === undefined) return 0
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
-  const { strict, move, moveAll } = options as Record<string, unknown>
+  // Each property read once, in this order, as args.readProps reads them (without its record object).
+  let strict: unknown
+  let move: unknown
+  let moveAll: unknown
+  let reading = 'strict'
+  try {
+    strict = (options as Record<string, unknown>).strict
+    reading = 'move'
+    move = (options as Record<string, unknown>).move
+    reading = 'moveAll'
+    moveAll = (options as Record<string, unknown>).moveAll
+  } catch (err) {
+    throw unreadable(`options.${reading}`, options, err)
+  }
   let flags = 0
   if (strict !== undefined) {
     if (typeof strict !== 'boolean') throw invalidType('options.strict', 'of type boolean', strict)
@@ -138,8 +192,32 @@ function readOptions(options: unknown): number {
 }
 
 function wholePages(memory: NativeMemory, head: number): Span {
-  const rest = memory.byteLength - head
+  const rest = byteLengthOf(memory) - head
   return { byteOffset: head, byteLength: rest - (rest % pageSize) }
+}
+
+/** mbind and mbindAsync, before the native call: one validation and encoding, the nodemask filled. */
+interface MbindCall {
+  target: NativeMemory
+  encoded: Encoded
+  flags: number
+}
+
+function prepareMbind(memory: Memory, policy: Policy, options: MbindOptions | undefined): MbindCall {
+  const target = nativeMemory(memory)
+  const encoded = encode(policy, 'policy')
+  const flags = readOptions(options)
+  fillMask(mask(), encoded.nodes)
+  return { target, encoded, flags }
+}
+
+/** mbind and mbindAsync, after the native call: one result mapping. */
+function mbindResult(native: NativeBinding, call: MbindCall, rc: number): Span {
+  if (rc < 0) {
+    if (rc === native.noWholePage) throw noWholePage(call.target)
+    fail(rc, 'mbind', { policy: call.encoded, moveFlags: call.flags })
+  }
+  return wholePages(call.target, rc)
 }
 
 /**
@@ -148,17 +226,19 @@ function wholePages(memory: NativeMemory, head: number): Span {
  */
 export function mbind(memory: Memory, policy: Policy, options?: MbindOptions): Span {
   const native = binding()
-  const target = nativeMemory(memory)
-  const encoded = encode(policy, 'policy')
-  const flags = readOptions(options)
-  const m = mask()
-  fillMask(m, encoded.nodes)
-  const rc = native.mbind(target, encoded.value, m, maxnodeIn(), flags)
-  if (rc < 0) {
-    if (rc === native.noWholePage) throw noWholePage(target)
-    fail(rc, 'mbind', { policy: encoded, moveFlags: flags })
-  }
-  return wholePages(target, rc)
+  const call = prepareMbind(memory, policy, options)
+  return mbindResult(native, call, native.mbind(call.target, call.encoded.value, maskBuffer(), maxnodeIn(), call.flags))
+}
+
+/**
+ * mbind() on the libuv pool, for `move` over large ranges: same arguments, validation and result.
+ * Every error, invalid arguments included, rejects the promise. The memory is held until the call ends.
+ */
+export async function mbindAsync(memory: Memory, policy: Policy, options?: MbindOptions): Promise<Span> {
+  const native = binding()
+  const call = prepareMbind(memory, policy, options)
+  // The native call copies the scratch nodemask before it returns, so the next call may reuse it.
+  return mbindResult(native, call, await native.mbindAsync(call.target, call.encoded.value, mask(), maxnodeIn(), call.flags))
 }
 
 /** The range policy of the first whole page of `memory` (get_mempolicy MPOL_F_ADDR); 'default' if it has none. */
@@ -166,7 +246,7 @@ export function policyOf(memory: Memory): PolicyInfo {
   const native = binding()
   const target = nativeMemory(memory)
   const m = mask()
-  const rc = native.getMempolicy(m, maxnodeOut(), target, -1, constants.MPOL_F_ADDR)
+  const rc = native.rangePolicy(maskBuffer(), target)
   if (rc < 0) {
     if (rc === native.noWholePage) throw noWholePage(target)
     fail(rc, 'get_mempolicy')
@@ -182,12 +262,13 @@ export function nodeOf(memory: Memory, byteOffset = 0): number {
   const native = binding()
   const target = nativeMemory(memory)
   if (typeof byteOffset !== 'number') throw invalidType('byteOffset', 'of type number', byteOffset)
-  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= target.byteLength) {
-    throw outOfRange('byteOffset', target.byteLength === 0
+  const byteLength = byteLengthOf(target)
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= byteLength) {
+    throw outOfRange('byteOffset', byteLength === 0
       ? 'inside the memory, which is empty'
-      : `an integer from 0 to ${target.byteLength - 1}`, byteOffset)
+      : `an integer from 0 to ${byteLength - 1}`, byteOffset)
   }
-  const rc = native.getMempolicy(null, 0, target, byteOffset, constants.MPOL_F_NODE | constants.MPOL_F_ADDR)
+  const rc = native.nodeOf(target, byteOffset)
   if (rc < 0) fail(rc, 'get_mempolicy')
   return rc
 }
@@ -224,17 +305,18 @@ function pmdSize(): number {
 export function alloc(byteLength: number, policy?: Policy, options?: AllocOptions): Uint8Array {
   const native = binding()
   if (typeof byteLength !== 'number') throw invalidType('byteLength', 'of type number', byteLength)
-  if (!Number.isSafeInteger(byteLength) || byteLength < 1) {
-    throw outOfRange('byteLength', `an integer from 1 to ${Number.MAX_SAFE_INTEGER}`, byteLength)
+  // An ArrayBuffer can be no longer than a Buffer (buffer.constants.MAX_LENGTH: 4 GiB on Node 20).
+  if (!Number.isSafeInteger(byteLength) || byteLength < 1 || byteLength > bufferConstants.MAX_LENGTH) {
+    throw outOfRange('byteLength', `an integer from 1 to ${bufferConstants.MAX_LENGTH}`, byteLength)
   }
   const encoded = policy === undefined ? undefined : encode(policy, 'policy')
   if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options)
-  const hugePages: unknown = options?.hugePages
+  const { hugePages } = options === undefined ? { hugePages: undefined } : readProps(options, ['hugePages'], 'options')
   if (hugePages !== undefined && typeof hugePages !== 'boolean') throw invalidType('options.hugePages', 'of type boolean', hugePages)
   const m = mask()
   if (encoded !== undefined) fillMask(m, encoded.nodes)
   const huge = hugePages === undefined ? -1 : hugePages ? 1 : 0
-  const result = native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, m, maxnodeIn())
+  const result = native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
   if (!(result instanceof ArrayBuffer)) fail(result.errno, result.syscall, { policy: encoded })
   return new Uint8Array(result)
 }

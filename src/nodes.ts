@@ -1,4 +1,6 @@
 // Node lists ("0-3,7", the syntax of numactl, cpusets and the OCI runtime spec) and nodemasks.
+import { types } from 'node:util'
+import { unreadable } from './args'
 import { invalidType, invalidValue, outOfRange } from './errors'
 
 /**
@@ -8,7 +10,52 @@ import { invalidType, invalidValue, outOfRange } from './errors'
  */
 export const MAX_NODE_ID = 32767
 
-const SPACE = /\s/
+/** JavaScript's `\s` (WhiteSpace and LineTerminator, what trimEnd removes), by char code, without a RegExp call. */
+function isSpace(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13)
+  if (c < 160) return false
+  return c === 160 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+}
+
+/** Whether text[i..] is "all" followed only by spaces. */
+function isAll(text: string, i: number, n: number): boolean {
+  if (n - i < 3 || text.charCodeAt(i) !== 97 || text.charCodeAt(i + 1) !== 108 || text.charCodeAt(i + 2) !== 108) return false
+  for (let k = i + 3; k < n; k++) if (!isSpace(text.charCodeAt(k))) return false
+  return true
+}
+
+function unexpected(text: string, name: string, i: number): TypeError {
+  return invalidValue(name, `must be a node list such as "0-3,7" (unexpected ${i < text.length ? JSON.stringify(text[i]) : 'end'} at ${i})`, text)
+}
+
+// 0, 1, 2, ...: an ascending run of ids is a copy of a slice of it (a block copy of a packed array,
+// far cheaper than pushing the ids one by one). Grown on demand up to IDENTITY_LIMIT entries.
+const IDENTITY_LIMIT = 4096
+let identity: number[] = []
+
+function identityUpTo(count: number): number[] {
+  if (identity.length < count) {
+    const grown = identity.slice()
+    for (let id = grown.length, end = Math.min(IDENTITY_LIMIT, Math.max(count, 64, identity.length * 2)); id < end; id++) grown.push(id)
+    identity = grown
+  }
+  return identity
+}
+
+// The (first, last) pairs of the list being parsed, reused from call to call: grown by doubling, and let
+// go after a list of more than RANGES_KEPT / 2 ranges, so that one huge list is not kept alive. Ids
+// are checked (at most MAX_NODE_ID) before they are stored. Parsing runs no user code while it fills
+// this, so it is never re-entered.
+const RANGES_KEPT = 4096
+let rangeScratch: Int32Array = new Int32Array(64)
+
+function growRanges(): Int32Array {
+  const grown = new Int32Array(rangeScratch.length * 2)
+  grown.set(rangeScratch)
+  rangeScratch = grown
+  return grown
+}
 
 /**
  * Parses a node list: decimal numbers and ranges separated by commas, with spaces allowed around
@@ -18,88 +65,218 @@ export function parseNodeList(text: string, name: string, resolveAll: () => numb
   if (typeof text !== 'string') throw invalidType(name, 'of type string', text)
   const n = text.length
   let i = 0
-  const skip = (): void => { while (i < n && SPACE.test(text[i]!)) i++ }
-  skip()
+  while (i < n && isSpace(text.charCodeAt(i))) i++
   if (i === n) return []
-  if (text.slice(i).trimEnd() === 'all') return resolveAll()
-  const number = (): number => {
-    const start = i
-    let value = 0
-    while (i < n) {
-      const c = text.charCodeAt(i)
-      if (c < 48 || c > 57) break
-      value = value * 10 + (c - 48)
-      i++
-    }
-    if (i === start) {
-      throw invalidValue(name, `must be a node list such as "0-3,7" (unexpected ${i < n ? JSON.stringify(text[i]) : 'end'} at ${i})`, text)
-    }
-    if (value > MAX_NODE_ID) throw outOfRange(name, `a list of node ids from 0 to ${MAX_NODE_ID}`, text)
-    return value
-  }
-  // Common case: ranges ascending and disjoint, expanded straight into the result. Otherwise
-  // (overlaps, any order) the ranges are merged through a bitmap.
-  const nodes: number[] = []
+  if (isAll(text, i, n)) return resolveAll()
+  // First pass: read and check every range (first, last pairs), each character read once (`c` is the
+  // one at i, -1 at the end). Second pass: build the result, directly when the ranges are ascending
+  // and disjoint (the common case), through a bitmap otherwise.
+  let ranges = rangeScratch
+  let r = 0
+  let overflow: Uint8Array | undefined
   let ordered = true
-  let ranges: number[] | undefined
+  let count = 0
+  let highest = -1
+  let c = text.charCodeAt(i)
   for (;;) {
-    const first = number()
-    skip()
+    if (c < 48 || c > 57) throw unexpected(text, name, i)
+    let first = c - 48
+    c = ++i < n ? text.charCodeAt(i) : -1
+    while (c >= 48 && c <= 57) {
+      first = first * 10 + (c - 48)
+      c = ++i < n ? text.charCodeAt(i) : -1
+    }
+    if (first > MAX_NODE_ID) throw outOfRange(name, `a list of node ids from 0 to ${MAX_NODE_ID}`, text)
+    while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
     let last = first
-    if (i < n && text[i] === '-') {
-      i++
-      skip()
-      last = number()
-      skip()
+    if (c === 45) {
+      c = ++i < n ? text.charCodeAt(i) : -1
+      while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
+      if (c < 48 || c > 57) throw unexpected(text, name, i)
+      last = c - 48
+      c = ++i < n ? text.charCodeAt(i) : -1
+      while (c >= 48 && c <= 57) {
+        last = last * 10 + (c - 48)
+        c = ++i < n ? text.charCodeAt(i) : -1
+      }
+      if (last > MAX_NODE_ID) throw outOfRange(name, `a list of node ids from 0 to ${MAX_NODE_ID}`, text)
+      while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
       if (last < first) throw invalidValue(name, `must not hold a descending range (${first}-${last})`, text)
     }
-    if (ordered && (nodes.length === 0 || first > nodes[nodes.length - 1]!)) {
-      for (let id = first; id <= last; id++) nodes.push(id)
-    } else {
-      ordered = false
-      ;(ranges ??= []).push(first, last)
+    if (first <= highest) ordered = false
+    if (last > highest) highest = last
+    count += last - first + 1
+    if (r === ranges.length) ranges = growRanges()
+    ranges[r++] = first
+    ranges[r++] = last
+    // More ranges than ids means repeats: fold them into the bitmap, so that a huge text ("0,0,0,...")
+    // never grows `ranges` past what V8 can hold (that is a fatal error, not an exception).
+    if (r > 2 * (MAX_NODE_ID + 1)) {
+      overflow ??= new Uint8Array(MAX_NODE_ID + 1)
+      for (let q = 0; q < r; q += 2) overflow.fill(1, ranges[q]!, ranges[q + 1]! + 1)
+      r = 0
     }
-    if (i === n) break
-    if (text[i] !== ',') {
-      throw invalidValue(name, `must be a node list such as "0-3,7" (unexpected ${JSON.stringify(text[i])} at ${i})`, text)
-    }
-    i++
-    skip()
+    if (c === -1) break
+    if (c !== 44) throw unexpected(text, name, i)
+    c = ++i < n ? text.charCodeAt(i) : -1
+    while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
   }
-  if (ranges === undefined) return nodes
-  let highest = nodes.length === 0 ? 0 : nodes[nodes.length - 1]!
-  for (let k = 1; k < ranges.length; k += 2) if (ranges[k]! > highest) highest = ranges[k]!
-  const seen = new Uint8Array(highest + 1)
-  for (const id of nodes) seen[id] = 1
-  for (let k = 0; k < ranges.length; k += 2) seen.fill(1, ranges[k]!, ranges[k + 1]! + 1)
+  if (ranges.length > RANGES_KEPT) rangeScratch = new Int32Array(64)
+  if (ordered) {
+    if (highest < IDENTITY_LIMIT) {
+      const ids = identityUpTo(highest + 1)
+      if (r === 2) return ids.slice(ranges[0]!, highest + 1)
+      // A packed array of the right length, then overwritten in place: it stays packed.
+      const nodes = ids.slice(0, count)
+      let k = 0
+      for (let q = 0; q < r; q += 2) {
+        for (let id = ranges[q]!, last = ranges[q + 1]!; id <= last; id++) nodes[k++] = id
+      }
+      return nodes
+    }
+    const nodes: number[] = []
+    for (let q = 0; q < r; q += 2) {
+      for (let id = ranges[q]!, last = ranges[q + 1]!; id <= last; id++) nodes.push(id)
+    }
+    return nodes
+  }
+  const seen = overflow ?? new Uint8Array(highest + 1)
+  for (let q = 0; q < r; q += 2) seen.fill(1, ranges[q]!, ranges[q + 1]! + 1)
   const merged: number[] = []
   for (let id = 0; id <= highest; id++) if (seen[id] === 1) merged.push(id)
   return merged
 }
 
+// Array.prototype[Symbol.iterator] and the array iterator's next, as the realm started with them.
+const ARRAY_VALUES: unknown = Array.prototype[Symbol.iterator]
+const ARRAY_ITERATOR = Object.getPrototypeOf([][Symbol.iterator]()) as { next: unknown; return?: unknown }
+const ARRAY_ITERATOR_NEXT = ARRAY_ITERATOR.next
+
+/**
+ * Node ids as ascending runs (first, last pairs) while they arrive ascending, as they do from any
+ * sorted list; in a bitmap from the first one out of order or repeated. Either way its size is
+ * bounded by MAX_NODE_ID, whatever an iterator yields.
+ */
+class Runs {
+  runs: number[] = []
+  seen: Uint8Array | undefined = undefined
+
+  add(id: number): void {
+    const seen = this.seen
+    if (seen !== undefined) {
+      seen[id] = 1
+      return
+    }
+    const runs = this.runs
+    const n = runs.length
+    if (n === 0 || id > runs[n - 1]! + 1) {
+      runs.push(id, id)
+    } else if (id === runs[n - 1]! + 1) {
+      runs[n - 1] = id
+    } else {
+      const bitmap = new Uint8Array(MAX_NODE_ID + 1)
+      for (let r = 0; r < n; r += 2) bitmap.fill(1, runs[r]!, runs[r + 1]! + 1)
+      bitmap[id] = 1
+      this.seen = bitmap
+    }
+  }
+
+  text(): string {
+    let runs = this.runs
+    const seen = this.seen
+    if (seen !== undefined) {
+      runs = []
+      for (let id = 0; id <= MAX_NODE_ID; id++) {
+        if (seen[id] !== 1) continue
+        const first = id
+        while (id < MAX_NODE_ID && seen[id + 1] === 1) id++
+        runs.push(first, id)
+      }
+    }
+    let out = ''
+    for (let r = 0; r < runs.length; r += 2) {
+      const first = runs[r]!
+      const last = runs[r + 1]!
+      out += (r === 0 ? '' : ',') + (last === first ? `${first}` : `${first}-${last}`)
+    }
+    return out
+  }
+}
+
+function isValidId(id: unknown): id is number {
+  return typeof id === 'number' && id >= 0 && id <= MAX_NODE_ID && Number.isInteger(id)
+}
+
 /** Canonical list text: ascending, unique, consecutive runs of two or more collapsed ("0-3,7"). */
 export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string {
-  if (nodes === null || nodes === undefined || typeof nodes === 'string' ||
-      typeof (nodes as Partial<Iterable<number>>)[Symbol.iterator] !== 'function') {
-    throw invalidType(name, 'an iterable of node ids', nodes)
+  if (nodes === null || nodes === undefined || typeof nodes === 'string') throw invalidType(name, 'an iterable of node ids', nodes)
+  // The iterator method is read once; a throwing getter, iterator or Proxy trap is the caller's error,
+  // wrapped. Ids go into Runs, so even an endless iterator cannot grow memory.
+  let method: unknown
+  try {
+    method = (nodes as Partial<Iterable<number>>)[Symbol.iterator]
+  } catch (err) {
+    throw unreadable(name, nodes, err)
   }
-  const ids: number[] = []
+  if (typeof method !== 'function') throw invalidType(name, 'an iterable of node ids', nodes)
+  const runs = new Runs()
   let index = 0
-  for (const id of nodes) {
-    checkNodeId(id, `${name}[${index}]`, MAX_NODE_ID)
-    ids.push(id)
-    index++
+  if (method === ARRAY_VALUES && ARRAY_ITERATOR.next === ARRAY_ITERATOR_NEXT && ARRAY_ITERATOR.return === undefined &&
+      !types.isProxy(nodes) && Array.isArray(nodes)) {
+    // An array with the built-in iterator: the same reads it would make (length before each element),
+    // without an iterator object and a result object per element.
+    // While the ids ascend, the current run is kept in `first`..`last` and stored when a gap ends it;
+    // from the first id out of order, Runs takes over.
+    const array = nodes as readonly unknown[]
+    let id: unknown
+    let valid = true
+    let sorted = true
+    let first = -1
+    let last = -2
+    try {
+      for (; index < array.length; index++) {
+        id = array[index]
+        if (!isValidId(id)) {
+          valid = false
+          break
+        }
+        if (sorted) {
+          if (id === last + 1) {
+            last = id
+            continue
+          }
+          if (first >= 0) runs.runs.push(first, last)
+          if (id > last) {
+            first = last = id
+            continue
+          }
+          sorted = false
+        }
+        runs.add(id)
+      }
+    } catch (err) {
+      throw unreadable(name, nodes, err)
+    }
+    if (!valid) checkNodeId(id, `${name}[${index}]`, MAX_NODE_ID)
+    if (sorted && first >= 0) runs.runs.push(first, last)
+    return runs.text()
   }
-  ids.sort((a, b) => a - b)
-  let out = ''
-  for (let k = 0; k < ids.length;) {
-    const start = ids[k]!
-    let end = start
-    k++
-    while (k < ids.length && ids[k]! <= end + 1) { end = ids[k]!; k++ }
-    out += (out === '' ? '' : ',') + (end === start ? `${start}` : `${start}-${end}`)
+  let invalid = false
+  try {
+    for (const id of { [Symbol.iterator]: () => Reflect.apply(method as () => Iterator<unknown>, nodes, []) }) {
+      try {
+        checkNodeId(id, `${name}[${index}]`, MAX_NODE_ID)
+      } catch (err) {
+        invalid = true
+        throw err
+      }
+      runs.add(id)
+      index++
+    }
+  } catch (err) {
+    throw invalid ? err : unreadable(name, nodes, err)
   }
-  return out
+  return runs.text()
 }
 
 export function checkNodeId(id: unknown, name: string, highest: number): asserts id is number {
@@ -111,7 +288,12 @@ export function checkNodeId(id: unknown, name: string, highest: number): asserts
 
 /** Sets the bits of `nodes` in a mask of 32-bit halves (cleared first). */
 export function fillMask(mask: Uint32Array, nodes: readonly number[]): void {
-  mask.fill(0)
+  // A loop for the usual one- to sixteen-word masks: cheaper than calling the fill builtin.
+  if (mask.length <= 32) {
+    for (let k = 0; k < mask.length; k++) mask[k] = 0
+  } else {
+    mask.fill(0)
+  }
   for (let k = 0; k < nodes.length; k++) {
     const id = nodes[k]!
     mask[id >>> 5]! |= 1 << (id & 31)
@@ -120,12 +302,22 @@ export function fillMask(mask: Uint32Array, nodes: readonly number[]): void {
 
 /** The node ids whose bits are set, ascending. */
 export function maskNodes(mask: Uint32Array): number[] {
-  const nodes: number[] = []
+  // Counted first, so the array is made at its size (growing one from empty costs more than the rest).
+  let count = 0
   for (let half = 0; half < mask.length; half++) {
     let bits = mask[half]!
     while (bits !== 0) {
+      bits &= bits - 1
+      count++
+    }
+  }
+  const nodes = new Array<number>(count)
+  let k = 0
+  for (let half = 0; k < count; half++) {
+    let bits = mask[half]!
+    while (bits !== 0) {
       const low = bits & -bits
-      nodes.push(half * 32 + 31 - Math.clz32(low))
+      nodes[k++] = half * 32 + 31 - Math.clz32(low)
       bits ^= low
     }
   }

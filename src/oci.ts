@@ -1,4 +1,5 @@
 // The OCI runtime spec's linux.memoryPolicy: { mode: 'MPOL_BIND', nodes: '0-3,7', flags: ['MPOL_F_STATIC_NODES'] }.
+import { forEachElement, isArray, readProps } from './args'
 import { FLAGS, MODES, type Mode, type ModeFlag } from './constants'
 import { invalidType, invalidValue } from './errors'
 import { formatNodeList } from './nodes'
@@ -18,23 +19,26 @@ const OCI_FLAGS = new Map<string, ModeFlag>(FLAGS.map(([f]) => [ociFlagName(f), 
 
 /** Converts and validates an OCI linux.memoryPolicy object. */
 export function fromOci(value: unknown, all: AllNodes): Policy {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  if (value === null || typeof value !== 'object' || isArray(value)) {
     throw invalidType('value', "an object such as { mode: 'MPOL_BIND', nodes: '0-3' }", value)
   }
-  const { mode: rawMode, nodes: rawNodes, flags: rawFlags } = value as Record<string, unknown>
+  const { mode: rawMode, nodes: rawNodes, flags: rawFlags } = readProps(value, ['mode', 'nodes', 'flags'], 'value')
   if (typeof rawMode !== 'string') throw invalidType('value.mode', 'of type string', rawMode)
   const mode = OCI_MODES.get(rawMode)
   if (mode === undefined) throw invalidValue('value.mode', `must be one of ${[...OCI_MODES.keys()].join(', ')}`, rawMode)
   if (rawNodes !== undefined && typeof rawNodes !== 'string') throw invalidType('value.nodes', 'of type string', rawNodes)
   let flags: ModeFlag[] | undefined
   if (rawFlags !== undefined) {
-    if (!Array.isArray(rawFlags)) throw invalidType('value.flags', 'an array of strings', rawFlags)
-    flags = rawFlags.map((flag: unknown, k) => {
+    if (!isArray(rawFlags)) throw invalidType('value.flags', 'an array of strings', rawFlags)
+    // Element by element into a plain array: no species constructor or Proxy trap is asked again.
+    const names: ModeFlag[] = []
+    forEachElement(rawFlags, 'value.flags', (flag, k) => {
       if (typeof flag !== 'string') throw invalidType(`value.flags[${k}]`, 'of type string', flag)
       const name = OCI_FLAGS.get(flag)
       if (name === undefined) throw invalidValue(`value.flags[${k}]`, `must be one of ${[...OCI_FLAGS.keys()].join(', ')}`, flag)
-      return name
+      if (!names.includes(name)) names.push(name)
     })
+    flags = names
   }
   const candidate: { mode: Mode; nodes?: string; flags?: ModeFlag[] } = { mode }
   if (rawNodes !== undefined) candidate.nodes = rawNodes

@@ -1,0 +1,101 @@
+// Reading arguments that may be hostile: Proxies whose traps throw or answer differently on each
+// read, revoked Proxies, getters that throw, arrays that lie about their length. Each property and
+// element is read exactly once; validation and the native call then use what was read, never the
+// caller's object again. An exception thrown by the caller's own code while it is read becomes a
+// TypeError with code ERR_INVALID_ARG_VALUE whose `cause` is what was thrown, so every failure of the
+// package is an Error with a code.
+import { types } from 'node:util'
+import { invalidValue } from './errors'
+
+const apply = Reflect.apply
+const getter = (proto: object, key: string): (() => number) => Object.getOwnPropertyDescriptor(proto, key)!.get as () => number
+const typedArrayByteLength = getter(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')
+const dataViewByteLength = getter(DataView.prototype, 'byteLength')
+const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength')
+const sharedArrayBufferByteLength = getter(SharedArrayBuffer.prototype, 'byteLength')
+
+/** The error for an argument whose getter or Proxy trap threw while it was read. */
+export function unreadable(name: string, value: unknown, cause: unknown): TypeError {
+  const err = invalidValue(name, 'could not be read: a getter or Proxy trap threw (see cause)', value)
+  Object.defineProperty(err, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })
+  return err
+}
+
+/** True for an Error that carries a string `code` (Node's own errors do); never throws. */
+export function isCodedError(err: unknown): boolean {
+  try {
+    return types.isNativeError(err) && typeof (err as { code?: unknown }).code === 'string'
+  } catch {
+    return false
+  }
+}
+
+/** Reads `keys` of `object` once each, in order; `name` names the object in errors. */
+export function readProps<K extends string>(object: object, keys: readonly K[], name: string): Record<K, unknown> {
+  const out = Object.create(null) as Record<K, unknown>
+  for (const key of keys) {
+    try {
+      out[key] = (object as Record<K, unknown>)[key]
+    } catch (err) {
+      throw unreadable(`${name}.${key}`, object, err)
+    }
+  }
+  return out
+}
+
+/** Array.isArray that never throws: a revoked Proxy is not an array here. */
+export function isArray(value: unknown): value is readonly unknown[] {
+  try {
+    return Array.isArray(value)
+  } catch {
+    return false
+  }
+}
+
+/** An array's length, read once and checked (what forEachElement loops over). */
+export function arrayLength(array: readonly unknown[], name: string): number {
+  let length: unknown
+  try {
+    length = array.length
+  } catch (err) {
+    throw unreadable(`${name}.length`, array, err)
+  }
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
+    throw invalidValue(`${name}.length`, 'must be an array length (an integer from 0 to 2 ** 32 - 1)', length)
+  }
+  return length
+}
+
+/**
+ * Calls `each` with every element of an array, reading its length once and each element once.
+ * Errors thrown by `each` pass through; anything the array itself throws is wrapped.
+ */
+export function forEachElement(array: readonly unknown[], name: string, each: (element: unknown, index: number) => void): void {
+  const length = arrayLength(array, name)
+  for (let k = 0; k < length; k++) {
+    let element: unknown
+    try {
+      element = array[k]
+    } catch (err) {
+      throw unreadable(`${name}[${k}]`, array, err)
+    }
+    each(element, k)
+  }
+}
+
+/**
+ * The byte length of an ArrayBuffer, SharedArrayBuffer or view, from the built-in getters (an own
+ * `byteLength` property on the object is not consulted). A detached buffer, or a view that a resized
+ * buffer no longer covers, has 0.
+ */
+export function byteLengthOf(memory: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): number {
+  try {
+    if (types.isTypedArray(memory)) return apply(typedArrayByteLength, memory, [])
+    if (types.isDataView(memory)) return apply(dataViewByteLength, memory, [])
+    if (types.isSharedArrayBuffer(memory)) return apply(sharedArrayBufferByteLength, memory, [])
+    return apply(arrayBufferByteLength, memory, [])
+  } catch {
+    // DataView's getter throws for a detached or out-of-bounds view.
+    return 0
+  }
+}

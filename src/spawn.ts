@@ -1,0 +1,103 @@
+// spawn(): child_process.spawn whose child starts under a memory policy.
+//
+// A child copies the policy of the thread that forks it, and keeps it across exec (KERNEL.md A5).
+// child_process.spawn forks synchronously on the calling thread (libuv's uv_spawn), so the calling
+// thread takes the child's policy for the duration of that one synchronous call and gets its own back,
+// exactly (mode, flags and nodemask as the kernel holds them), in a finally. The other way, an exec
+// wrapper (`node cli.js --membind ... -- cmd`), costs a Node start-up (~40 ms) per child and puts a
+// wrapper process between the caller and the command, so child.pid and child.kill() would reach the
+// wrapper. The cost of this way: what the calling thread itself allocates during that one call
+// (libuv's and V8's own bookkeeping for the new child) follows the child's policy. No other thread is
+// affected, since the policy is per thread, so there is no race with other threads' allocations.
+import * as childProcess from 'node:child_process'
+import type { ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_process'
+import { forEachElement, isArray, isCodedError, unreadable } from './args'
+import { binding } from './binding'
+import { MempolicyError, invalidType, outOfRange } from './errors'
+import { allNodes, setMempolicy } from './mempolicy'
+import { encodePolicy, type Policy } from './policy'
+import { highestPossibleNode } from './topology'
+
+/** More arguments than any exec accepts (its limit is a quarter of the stack limit, in bytes). */
+const MAX_ARGS = 2 ** 24
+
+export interface SpawnOptions extends NodeSpawnOptions {
+  /** The policy the child starts under, and keeps across exec; validated before anything is spawned. */
+  mempolicy?: Policy
+}
+
+/**
+ * child_process.spawn, with the child started under `options.mempolicy`. The calling thread's own
+ * policy is the same afterwards. An invalid policy throws before anything is spawned.
+ */
+export function spawn(command: string, options?: SpawnOptions): ChildProcess
+export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): ChildProcess
+export function spawn(command: string, argsOrOptions?: readonly string[] | SpawnOptions, maybeOptions?: SpawnOptions): ChildProcess {
+  let args: readonly string[]
+  let options: unknown
+  if (isArray(argsOrOptions)) {
+    // A plain copy, each element read once (a Proxy or getter cannot answer differently later), of
+    // strings only, as exec takes them: a Proxy claiming billions of elements fails at the first
+    // that is not a string, or at the bound, and never grows the copy past what V8 can hold.
+    const copy: string[] = []
+    forEachElement(argsOrOptions, 'args', (arg, k) => {
+      if (typeof arg !== 'string') throw invalidType(`args[${k}]`, 'of type string', arg)
+      if (k >= MAX_ARGS) throw outOfRange('args.length', `at most ${MAX_ARGS} (exec takes far fewer)`, k + 1)
+      copy.push(arg)
+    })
+    args = copy
+    options = maybeOptions
+  } else if (argsOrOptions === undefined || argsOrOptions === null) {
+    args = []
+    options = maybeOptions
+  } else {
+    args = []
+    options = argsOrOptions
+    if (maybeOptions !== undefined) throw invalidType('args', 'an array of strings', argsOrOptions)
+  }
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options)
+  let mempolicy: Policy | undefined
+  let rest: NodeSpawnOptions
+  try {
+    ({ mempolicy, ...rest } = (options ?? {}) as SpawnOptions)
+  } catch (err) {
+    throw unreadable('options', options, err)
+  }
+  // Node's own errors have codes; what a getter or Proxy inside the options throws is wrapped.
+  const start = (): ChildProcess => {
+    try {
+      return childProcess.spawn(command, args, rest)
+    } catch (err) {
+      throw isCodedError(err) ? err : unreadable('options', options, err)
+    }
+  }
+  if (mempolicy === undefined) return start()
+  // Validated here too, so that errors name the option rather than setMempolicy's argument.
+  encodePolicy(mempolicy, 'options.mempolicy', allNodes)
+  return underPolicy(mempolicy, start)
+}
+
+/**
+ * Runs `fn` with the calling thread under `policy`, then restores the thread's policy exactly as
+ * get_mempolicy reported it (raw mode|flags and nodemask, so nothing is lost to decoding). The
+ * interleave cursor of an interleave policy restarts.
+ */
+export function underPolicy<T>(policy: Policy, fn: () => T): T {
+  const native = binding()
+  const saved = new Uint32Array(Math.max(1, Math.ceil((highestPossibleNode() + 1) / 64)) * 2)
+  const bits = saved.length * 32
+  const mode = native.getMempolicy(saved, bits, undefined, 0, 0)
+  if (mode < 0) throw new MempolicyError(mode, 'get_mempolicy')
+  setMempolicy(policy)
+  let result: T | undefined
+  try {
+    result = fn()
+  } finally {
+    const rc = native.setMempolicy(mode, saved, bits + 1)
+    if (rc !== 0) {
+      // Only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
+      throw Object.assign(new MempolicyError(rc, 'set_mempolicy', "restoring the calling thread's policy after spawn failed; the child was started"), { child: result })
+    }
+  }
+  return result
+}
