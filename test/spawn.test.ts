@@ -1,0 +1,161 @@
+// spawn(): the child starts under options.mempolicy (and keeps it across exec); the parent's thread
+// policy is the same afterwards. The child reports its own policy: its numa_maps (the kernel's view)
+// and, for a Node child, getMempolicy() through the package.
+import type { ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it } from 'vitest'
+import { formatNodes, getMempolicy, memsAllowed, parseNodes, setMempolicy, spawn, type Policy } from '../src/index'
+import { kernelThreadPolicy, keepingPolicy, keepingPolicyAsync } from './kernel-view'
+
+const dist = path.join(__dirname, '..', 'dist', 'index.js')
+const node = memsAllowed()[0]!
+// The child's own thread policy: numa_maps prints it on the stack, which has no policy of its own.
+const SHOW_OWN = 'grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2-3'
+
+function output(child: ChildProcess): Promise<{ stdout: string; code: number | null }> {
+  let stdout = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ stdout, code }))
+  })
+}
+
+/** A possible node that the kernel refuses to bind to: outside the cpuset, offline, or without memory. */
+function refusedNode(): number | undefined {
+  const read = (state: string): string => readFileSync(`/sys/devices/system/node/${state}`, 'latin1').trim()
+  const highest = Number(read('possible').split(/[-,]/).pop())
+  const usable = new Set(parseNodes('all'))
+  return [...Array(highest + 1).keys()].find((n) => !usable.has(n))
+}
+
+/** The processes this one has started and not yet reaped. */
+function children(): Set<number> {
+  const pids = new Set<number>()
+  for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
+    try {
+      for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/)) if (pid !== '') pids.add(Number(pid))
+    } catch { /* thread gone */ }
+  }
+  return pids
+}
+
+describe('spawn', () => {
+  it('starts the child under the policy; the parent keeps its own, exactly', async () => {
+    await keepingPolicyAsync(async () => {
+      setMempolicy({ mode: 'preferred', nodes: [node], flags: ['static-nodes'] })
+      const cases: [Policy, string][] = [
+        [{ mode: 'interleave', nodes: [node] }, `interleave:${node}`],
+        [{ mode: 'bind', nodes: 'all', flags: ['numa-balancing'] }, `bind=balancing:${formatNodes(parseNodes('all'))}`],
+        [{ mode: 'weighted-interleave', nodes: node }, `weighted interleave:${node}`],
+        [{ mode: 'local' }, 'local'],
+        [{ mode: 'default' }, 'default'],
+      ]
+      for (const [policy, kernel] of cases) {
+        const child = spawn('sh', ['-c', SHOW_OWN], { mempolicy: policy, stdio: ['ignore', 'pipe', 'inherit'] })
+        expect(getMempolicy()).toEqual({ mode: 'preferred', nodes: [node], flags: ['static-nodes'] })
+        expect(kernelThreadPolicy()).toBe(`prefer=static:${node}`)
+        const { stdout, code } = await output(child)
+        expect(code).toBe(0)
+        expect(stdout.trim().split(' ')[0]).toBe(kernel.split(' ')[0])
+        expect(stdout.trim().startsWith(kernel)).toBe(true)
+      }
+    })
+  })
+
+  it('the policy survives exec: a Node child reads it with getMempolicy()', async () => {
+    const child = spawn(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(dist)}).getMempolicy()))`],
+      { mempolicy: { mode: 'bind', nodes: [node], flags: ['static-nodes'] }, stdio: ['ignore', 'pipe', 'inherit'] })
+    const { stdout, code } = await output(child)
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout)).toEqual({ mode: 'bind', nodes: [node], flags: ['static-nodes'] })
+    expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
+  })
+
+  it('takes the forms of child_process.spawn: (command, options) and shell: true', async () => {
+    const a = await output(spawn('true', { mempolicy: { mode: 'local' } }))
+    expect(a.code).toBe(0)
+    const b = await output(spawn(SHOW_OWN, { shell: true, mempolicy: { mode: 'interleave', nodes: [node] }, stdio: ['ignore', 'pipe', 'inherit'] }))
+    expect(b.stdout.startsWith(`interleave:${node}`)).toBe(true)
+    // Without a mempolicy it is child_process.spawn: the child inherits the calling thread's policy.
+    await keepingPolicyAsync(async () => {
+      setMempolicy({ mode: 'bind', nodes: [node] })
+      const c = await output(spawn('sh', ['-c', SHOW_OWN], { stdio: ['ignore', 'pipe', 'inherit'] }))
+      expect(c.stdout.startsWith(`bind:${node}`)).toBe(true)
+    })
+  })
+
+  it('validates before spawning: an invalid policy throws and nothing is started', () => {
+    keepingPolicy(() => {
+      setMempolicy({ mode: 'interleave', nodes: [node], flags: ['static-nodes'] })
+      const bad: [unknown, string, RegExp][] = [
+        [{ mode: 'bind' }, 'ERR_INVALID_ARG_VALUE', /'options\.mempolicy\.nodes' must name at least one node/],
+        [{ mode: 'membind', nodes: [node] }, 'ERR_INVALID_ARG_VALUE', /'options\.mempolicy\.mode' must be one of/],
+        [{ mode: 'bind', nodes: [99999] }, 'ERR_OUT_OF_RANGE', /options\.mempolicy\.nodes\[0\]/],
+        ['bind', 'ERR_INVALID_ARG_TYPE', /options\.mempolicy/],
+        [{ mode: 'local', flags: ['numa-balancing'] }, 'ERR_INVALID_ARG_VALUE', /options\.mempolicy\.flags/],
+      ]
+      for (const [mempolicy, code, message] of bad) {
+        const before = children()
+        let thrown: unknown
+        try {
+          spawn('sleep', ['30'], { mempolicy: mempolicy as Policy })
+        } catch (err) {
+          thrown = err
+        }
+        expect(thrown).toMatchObject({ code })
+        expect((thrown as Error).message).toMatch(message)
+        // A fork happens synchronously inside spawn: had it run, the child would be listed here.
+        expect(children()).toEqual(before)
+        expect(getMempolicy()).toEqual({ mode: 'interleave', nodes: [node], flags: ['static-nodes'] })
+        expect(kernelThreadPolicy()).toBe(`interleave=static:${node}`)
+      }
+      expect(() => spawn('sleep', ['30'], null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
+    })
+  })
+
+  it('restores the parent even when child_process.spawn itself throws', () => {
+    expect(() => spawn(42 as never, [], { mempolicy: { mode: 'bind', nodes: [node] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
+    expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
+    expect(kernelThreadPolicy()).toBe('default')
+  })
+
+  it('a command that does not exist is reported as child_process reports it, and the parent is restored', async () => {
+    const child = spawn('/nonexistent/command', [], { mempolicy: { mode: 'interleave', nodes: [node] } })
+    await expect(output(child)).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
+  })
+
+  it('from a Worker, forks from that Worker’s thread and restores only its policy', async () => {
+    const source = `
+      const { parentPort } = require('node:worker_threads')
+      const mp = require(${JSON.stringify(dist)})
+      mp.setMempolicy({ mode: 'preferred', nodes: [${node}] })
+      const child = mp.spawn('sh', ['-c', ${JSON.stringify(SHOW_OWN)}], { mempolicy: { mode: 'interleave', nodes: [${node}] }, stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      child.stdout.on('data', (d) => { out += d })
+      child.on('close', () => parentPort.postMessage({ child: out.trim(), own: mp.getMempolicy() }))
+    `
+    const worker = new Worker(source, { eval: true })
+    const seen = await new Promise<{ child: string; own: unknown }>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    await worker.terminate()
+    expect(seen.child.startsWith(`interleave:${node}`)).toBe(true)
+    expect(seen.own).toEqual({ mode: 'preferred', nodes: [node], flags: [] })
+    expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
+  })
+
+  it('a policy the kernel refuses (a node outside this cpuset) throws MempolicyError and starts nothing', (ctx) => {
+    const outside = refusedNode()
+    if (outside === undefined) return ctx.skip('every possible node has memory and is allowed here: the kernel has nothing to refuse')
+    const before = children()
+    expect(() => spawn('sleep', ['30'], { mempolicy: { mode: 'bind', nodes: [outside] } }))
+      .toThrow(expect.objectContaining({ name: 'MempolicyError', code: 'EINVAL' }))
+    expect(children()).toEqual(before)
+    expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
+  })
+})
