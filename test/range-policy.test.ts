@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
@@ -109,13 +111,15 @@ describe('alloc', () => {
   })
 
   it('reports a kernel refusal as MempolicyError and leaves no mapping behind', () => {
-    // 2^52 bytes: mmap has no room for it.
-    expect(() => alloc(2 ** 52)).toThrow(MempolicyError)
-    try {
-      alloc(2 ** 52)
-    } catch (err) {
-      expect(err).toMatchObject({ code: 'ENOMEM', errno: -12, syscall: 'mmap' })
-    }
+    // No ArrayBuffer can be longer than buffer.constants.MAX_LENGTH: refused before any syscall.
+    expect(() => alloc(2 ** 52)).toThrow(RangeError)
+    // Under an address-space limit (RLIMIT_AS) mmap has no room for 4 GiB.
+    const script = `const mp = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))})
+      try { mp.alloc(2 ** 32); console.log('{}') } catch (e) { console.log(JSON.stringify({ ...e, cls: e.constructor.name })) }`
+    // Without a preloaded sanitizer runtime (npm run test:asan), which cannot start under that limit.
+    const { LD_PRELOAD: _preload, MEMPOLICY_PREBUILD: _build, ...env } = process.env
+    const out = execFileSync('prlimit', [`--as=${3 * 2 ** 30}`, process.execPath, '-e', script], { encoding: 'utf8', env })
+    expect(JSON.parse(out)).toMatchObject({ cls: 'MempolicyError', code: 'ENOMEM', errno: -12, syscall: 'mmap' })
   })
 })
 
