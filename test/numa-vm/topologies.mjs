@@ -1,0 +1,80 @@
+// Guest topologies for the multi-node NUMA harness (see README.md in this folder).
+//
+// Each entry says how to boot qemu (TCG) and what the guest must then report in
+// /sys/devices/system/node/. The guest tests in test/numa/ restate these
+// expectations independently and check them from inside the guest.
+
+/** Symmetric distance arguments for qemu: `pairs` is [[src, dst, distance], ...]. */
+function distances(pairs) {
+  const args = []
+  for (const [src, dst, val] of pairs) {
+    args.push('-numa', `dist,src=${src},dst=${dst},val=${val}`)
+    args.push('-numa', `dist,src=${dst},dst=${src},val=${val}`)
+  }
+  return args
+}
+
+/** One `-object memory-backend-ram` + `-numa node` per entry; `cpus` may be omitted (memory-only node). */
+function nodes(list) {
+  const args = []
+  for (const { id, sizeMiB, cpus } of list) {
+    args.push('-object', `memory-backend-ram,id=m${id},size=${sizeMiB}M`)
+    args.push('-numa', `node,nodeid=${id}${cpus === undefined ? '' : `,cpus=${cpus}`},memdev=m${id}`)
+  }
+  return args
+}
+
+export const TOPOLOGIES = Object.freeze({
+  four: {
+    description: 'four nodes, one CPU and 768 MiB each, distance ladder 10/20/30/40',
+    smp: 4,
+    memoryMiB: 4 * 768,
+    qemuArgs: [
+      ...nodes([0, 1, 2, 3].map((id) => ({ id, sizeMiB: 768, cpus: String(id) }))),
+      // distance(i, j) = 10 * (1 + |i - j|): 0-1 20, 0-2 30, 0-3 40, 1-2 20, 1-3 30, 2-3 20
+      ...distances([
+        [0, 1, 20], [0, 2, 30], [0, 3, 40],
+        [1, 2, 20], [1, 3, 30],
+        [2, 3, 20],
+      ]),
+    ],
+    kernelArgs: [],
+    expect: { possible: '0-3', online: '0-3', hasCpu: '0-3', hasMemory: '0-3' },
+  },
+  cxl: {
+    description: 'two CPU nodes plus a memory-only node 2 (a CXL-like expander), 768 MiB each',
+    smp: 2,
+    memoryMiB: 3 * 768,
+    qemuArgs: [
+      ...nodes([
+        { id: 0, sizeMiB: 768, cpus: '0' },
+        { id: 1, sizeMiB: 768, cpus: '1' },
+        { id: 2, sizeMiB: 768 },
+      ]),
+      ...distances([[0, 1, 20], [0, 2, 30], [1, 2, 40]]),
+    ],
+    kernelArgs: [],
+    expect: { possible: '0-2', online: '0-2', hasCpu: '0-1', hasMemory: '0-2' },
+  },
+  fake64: {
+    // 16 GiB: ~250 MiB per node. All CPUs are local to node 0, which also takes the page cache and the
+    // test processes; with less, node 0 runs out and allocations meant for it (interleave) fall back.
+    description: 'numa=fake=64: possible nodes exactly 0-63 (one 64-bit mask word), ~250 MiB each',
+    smp: 2,
+    memoryMiB: 16384,
+    qemuArgs: [],
+    kernelArgs: ['numa=fake=64'],
+    // Fake nodes list the CPUs of the physical node they were cut from: has_cpu is every node.
+    expect: { possible: '0-63', online: '0-63', hasMemory: '0-63', hasCpu: '0-63' },
+  },
+  fake66: {
+    description: 'numa=fake=66: nodes 63 and 64 straddle the first 64-bit mask word, ~245 MiB each',
+    smp: 2,
+    memoryMiB: 16384,
+    qemuArgs: [],
+    kernelArgs: ['numa=fake=66'],
+    expect: { possible: '0-65', online: '0-65', hasMemory: '0-65', hasCpu: '0-65' },
+  },
+})
+
+export const TOPOLOGY_NAMES = Object.freeze(Object.keys(TOPOLOGIES))
