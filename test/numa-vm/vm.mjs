@@ -513,15 +513,22 @@ export async function ensureGuestAssets({ log = (m) => process.stderr.write(`[nu
 
 const liveGuests = new Set()
 
-/** Kills every qemu this module started and that is still running (used on timeouts and signals). */
-export function killAllGuests() {
-  for (const child of liveGuests) {
+/** Kills a guest: qemu and the `timeout` wrapping it form a process group of their own. */
+function killGuest(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL')
+  } catch {
     try {
       child.kill('SIGKILL')
     } catch {
       // already gone
     }
   }
+}
+
+/** Kills every qemu this module started and that is still running (used on timeouts and signals). */
+export function killAllGuests() {
+  for (const child of liveGuests) killGuest(child)
 }
 
 process.once('exit', killAllGuests)
@@ -621,7 +628,13 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
     const result = await new Promise((resolve, reject) => {
       let child
       try {
-        child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        // coreutils `timeout` bounds qemu even if this process dies without killing it (SIGKILL from an
+        // outer CI timeout); `detached` gives the pair a process group of their own to kill together.
+        const hardLimit = String(Math.ceil(timeoutMs / 1000) + 15)
+        child = spawn('timeout', ['-s', 'KILL', hardLimit, 'qemu-system-x86_64', ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        })
       } catch (err) {
         reject(new HarnessError(`cannot start qemu-system-x86_64: ${err.message}`))
         return
@@ -629,7 +642,7 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
       liveGuests.add(child)
       const timer = setTimeout(() => {
         timedOut = true
-        child.kill('SIGKILL')
+        killGuest(child)
       }, timeoutMs)
 
       const append = (text) => {
