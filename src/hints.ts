@@ -58,7 +58,8 @@ function nodesHint(nodes: readonly number[], allowed: number[] | undefined): str
   const memory = new Set(nodeState('has_memory'))
   const offline = nodes.filter((n) => !online.has(n))
   const memoryless = nodes.filter((n) => online.has(n) && !memory.has(n))
-  const outside = allowed === undefined ? [] : nodes.filter((n) => !allowed.includes(n))
+  // Offline and memoryless nodes are never in cpuset.mems: say what is wrong with them instead.
+  const outside = allowed === undefined ? [] : nodes.filter((n) => memory.has(n) && !allowed.includes(n))
   const parts: string[] = []
   if (offline.length > 0) parts.push(`node ${formatNodeList(offline)} ${offline.length > 1 ? 'are' : 'is'} offline`)
   if (memoryless.length > 0) parts.push(`node ${formatNodeList(memoryless)} ${memoryless.length > 1 ? 'have' : 'has'} no memory`)

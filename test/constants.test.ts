@@ -3,7 +3,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { constants, pageSize } from '../src/index'
 
-const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => { constants: Record<string, number>; pageSize: number }
+const nodeGypBuild = createRequire(__filename)('node-gyp-build') as (dir: string) => { constants: Record<string, number>; pageSize: number }
 const native = nodeGypBuild(path.join(__dirname, '..'))
 
 describe('constants', () => {

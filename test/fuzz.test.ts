@@ -31,7 +31,7 @@ function plain(value: unknown, label?: string): Thunk {
   const make = (): unknown => value
   const text = (): string => label ?? fc.stringify(value)
   Object.defineProperty(make, 'label', { get: text })
-  return Object.assign(make, { [fc.toStringMethod]: text }) as Thunk
+  return Object.assign(make, { [fc.toStringMethod]: text }) as unknown as Thunk
 }
 
 /** A handler whose every trap throws `thrown`. */

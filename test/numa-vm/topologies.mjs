@@ -14,12 +14,16 @@ function distances(pairs) {
   return args
 }
 
-/** One `-object memory-backend-ram` + `-numa node` per entry; `cpus` may be omitted (memory-only node). */
+/**
+ * One `-object memory-backend-ram` + `-numa node` per entry; `cpus` may be omitted (memory-only node),
+ * and so may `sizeMiB` (a node with CPUs and no memory).
+ */
 function nodes(list) {
   const args = []
   for (const { id, sizeMiB, cpus } of list) {
-    args.push('-object', `memory-backend-ram,id=m${id},size=${sizeMiB}M`)
-    args.push('-numa', `node,nodeid=${id}${cpus === undefined ? '' : `,cpus=${cpus}`},memdev=m${id}`)
+    if (sizeMiB !== undefined) args.push('-object', `memory-backend-ram,id=m${id},size=${sizeMiB}M`)
+    const memdev = sizeMiB === undefined ? '' : `,memdev=m${id}`
+    args.push('-numa', `node,nodeid=${id}${cpus === undefined ? '' : `,cpus=${cpus}`}${memdev}`)
   }
   return args
 }
@@ -42,19 +46,22 @@ export const TOPOLOGIES = Object.freeze({
     expect: { possible: '0-3', online: '0-3', hasCpu: '0-3', hasMemory: '0-3' },
   },
   cxl: {
-    description: 'two CPU nodes plus a memory-only node 2 (a CXL-like expander), 768 MiB each',
-    smp: 2,
+    // The kernel numbers CPU proximity domains before memory-only ones, so the CPU-only node is 2 and
+    // the memory-only node 3 in qemu too, and both number them alike.
+    description: 'CPU nodes 0 and 1, a CPU-only node 2 (no memory), a memory-only node 3 (a CXL-like expander)',
+    smp: 3,
     memoryMiB: 3 * 768,
     qemuArgs: [
       ...nodes([
         { id: 0, sizeMiB: 768, cpus: '0' },
         { id: 1, sizeMiB: 768, cpus: '1' },
-        { id: 2, sizeMiB: 768 },
+        { id: 2, cpus: '2' },
+        { id: 3, sizeMiB: 768 },
       ]),
-      ...distances([[0, 1, 20], [0, 2, 30], [1, 2, 40]]),
+      ...distances([[0, 1, 20], [0, 2, 20], [0, 3, 30], [1, 2, 30], [1, 3, 40], [2, 3, 40]]),
     ],
     kernelArgs: [],
-    expect: { possible: '0-2', online: '0-2', hasCpu: '0-1', hasMemory: '0-2' },
+    expect: { possible: '0-3', online: '0-3', hasCpu: '0-2', hasMemory: '0-1,3' },
   },
   fake64: {
     // 16 GiB: ~250 MiB per node. All CPUs are local to node 0, which also takes the page cache and the
