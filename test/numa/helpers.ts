@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 
 import { describe, it } from 'vitest'
 
-import { parseNodeList } from '../oracle/index'
+import { countByNode, pageSize, parseNodeList } from '../oracle/index'
 
 export type TopologyName = 'four' | 'cxl' | 'fake64' | 'fake66'
 
@@ -155,4 +155,16 @@ export function describeNuma(name: string, requirement: number | NumaRequirement
     console.log(`[numa] skipping "${name}": ${reason}`)
     describe.skip(`${name} (skipped: ${reason})`, fn)
   }
+}
+
+/** Writes one byte in every `every`-th page of `memory` (every page by default); returns it. */
+export function touch(memory: Uint8Array, every = 1): Uint8Array {
+  const step = every * pageSize()
+  for (let i = 0; i < memory.length; i += step) memory[i] = 1
+  return memory
+}
+
+/** Pages per node, from the oracle (move_pages in query mode), as a plain object. */
+export function placement(memory: Uint8Array): Record<number, number> {
+  return Object.fromEntries(countByNode(memory))
 }

@@ -3,15 +3,8 @@
 import { expect, it } from 'vitest'
 
 import { alloc, mbind, pageSize, setMempolicy, topology } from '../../src/index'
-import { countByNode, mapIsolated } from '../oracle/index'
-import { cpulessMemoryNodes, describeNuma } from './helpers'
-
-function touch(memory: Uint8Array): Uint8Array {
-  for (let i = 0; i < memory.length; i += pageSize) memory[i] = 1
-  return memory
-}
-
-const placement = (memory: Uint8Array): Record<number, number> => Object.fromEntries(countByNode(memory))
+import { mapIsolated } from '../oracle/index'
+import { cpulessMemoryNodes, describeNuma, placement, touch } from './helpers'
 
 describeNuma('a memory-only node', { cpulessMemoryNodes: 1 }, () => {
   const expander = cpulessMemoryNodes()[0]!

@@ -6,20 +6,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { expect, it } from 'vitest'
 
 import { alloc, mbind, mbindAsync, migratePages, movePages, pageNodes, pageSize } from '../../src/index'
-import { ENOENT_STATUS, countByNode, numaMapsLine, pageNodes as oraclePageNodes } from '../oracle/index'
-import { describeNuma, memoryNodes, nodeMeminfo } from './helpers'
+import { ENOENT_STATUS, numaMapsLine, pageNodes as oraclePageNodes } from '../oracle/index'
+import { describeNuma, memoryNodes, nodeMeminfo, placement, touch } from './helpers'
 
 const MiB = 1 << 20
-
-/** Pages per node as a plain object, from the oracle. */
-function placement(memory: Uint8Array): Record<number, number> {
-  return Object.fromEntries(countByNode(memory))
-}
-
-/** Writes one byte in every page. */
-function touch(memory: Uint8Array, every = 1): void {
-  for (let i = 0; i < memory.length; i += every * pageSize) memory[i] = 1
-}
 
 describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
   const nodes = memoryNodes()

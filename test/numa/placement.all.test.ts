@@ -5,19 +5,10 @@
 import { expect, it } from 'vitest'
 
 import { alloc, getMempolicy, mbind, pageSize, setMempolicy, type Policy } from '../../src/index'
-import { countByNode, mapIsolated } from '../oracle/index'
-import { describeNuma, memoryNodes, nodeState } from './helpers'
+import { mapIsolated } from '../oracle/index'
+import { describeNuma, memoryNodes, nodeState, placement, touch } from './helpers'
 
 const MiB = 1 << 20
-
-function touch(memory: Uint8Array): Uint8Array {
-  for (let i = 0; i < memory.length; i += pageSize) memory[i] = 1
-  return memory
-}
-
-function placement(memory: Uint8Array): Record<number, number> {
-  return Object.fromEntries(countByNode(memory))
-}
 
 /** Runs fn under a thread policy, restoring the default afterwards. */
 function underThreadPolicy<T>(policy: Policy, fn: () => T): T {

@@ -9,20 +9,11 @@ import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
 import { alloc, MempolicyError, mbind, pageSize, setHomeNode, setMempolicy, type Policy } from '../../src/index'
-import { countByNode, mapIsolated, oracleAddonPath } from '../oracle/index'
-import { describeNuma, memoryNodes, nodeCpus, nodeMeminfo } from './helpers'
+import { mapIsolated, oracleAddonPath } from '../oracle/index'
+import { describeNuma, memoryNodes, nodeCpus, nodeMeminfo, placement, touch } from './helpers'
 
 const MiB = 1 << 20
 const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
-
-function touch(memory: Uint8Array): Uint8Array {
-  for (let i = 0; i < memory.length; i += pageSize) memory[i] = 1
-  return memory
-}
-
-function placement(memory: Uint8Array): Record<number, number> {
-  return Object.fromEntries(countByNode(memory))
-}
 
 /**
  * Runs a script in a child Node process (optionally pinned to CPUs with taskset) that gets the
