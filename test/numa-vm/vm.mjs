@@ -430,7 +430,8 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup || fail "mount cgroup2"
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "mount /tmp"
+# /tmp stays the host's, seen through the overlay (writable, writes thrown away): a checkout under /tmp
+# (CI clones can live there) must be visible to the job.
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 
 # 4 KiB pages by default: placement tests count pages (tests that want THP turn it back on).
