@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 
 import { describe, it } from 'vitest'
 
+import { setMempolicy, type Policy } from '../../src/index'
 import { countByNode, pageSize, parseNodeList } from '../oracle/index'
 
 export type TopologyName = 'four' | 'cxl' | 'fake64' | 'fake66'
@@ -167,4 +168,14 @@ export function touch(memory: Uint8Array, every = 1): Uint8Array {
 /** Pages per node, from the oracle (move_pages in query mode), as a plain object. */
 export function placement(memory: Uint8Array): Record<number, number> {
   return Object.fromEntries(countByNode(memory))
+}
+
+/** Runs fn under a thread policy of the calling thread, restoring the default afterwards. */
+export function underThreadPolicy<T>(policy: Policy, fn: () => T): T {
+  setMempolicy(policy)
+  try {
+    return fn()
+  } finally {
+    setMempolicy({ mode: 'default' })
+  }
 }

@@ -4,21 +4,11 @@
 // (63 alone in fake64; 62-65 across two words in fake66).
 import { expect, it } from 'vitest'
 
-import { alloc, getMempolicy, mbind, pageSize, setMempolicy, type Policy } from '../../src/index'
+import { alloc, getMempolicy, mbind, pageSize } from '../../src/index'
 import { mapIsolated } from '../oracle/index'
-import { describeNuma, memoryNodes, nodeState, placement, touch } from './helpers'
+import { describeNuma, memoryNodes, nodeState, placement, touch, underThreadPolicy } from './helpers'
 
 const MiB = 1 << 20
-
-/** Runs fn under a thread policy, restoring the default afterwards. */
-function underThreadPolicy<T>(policy: Policy, fn: () => T): T {
-  setMempolicy(policy)
-  try {
-    return fn()
-  } finally {
-    setMempolicy({ mode: 'default' })
-  }
-}
 
 /** Interleaved pages are spread evenly: each node within 1 page of an equal share. */
 function expectEvenSpread(counts: Record<number, number>, nodes: number[], pages: number): void {

@@ -8,9 +8,9 @@ import path from 'node:path'
 
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
-import { alloc, MempolicyError, mbind, pageSize, setHomeNode, setMempolicy, type Policy } from '../../src/index'
+import { alloc, MempolicyError, mbind, pageSize, setHomeNode } from '../../src/index'
 import { mapIsolated, oracleAddonPath } from '../oracle/index'
-import { describeNuma, memoryNodes, nodeCpus, nodeMeminfo, placement, touch } from './helpers'
+import { describeNuma, memoryNodes, nodeCpus, nodeMeminfo, placement, touch, underThreadPolicy } from './helpers'
 
 const MiB = 1 << 20
 const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
@@ -42,15 +42,6 @@ async function child(script: string, options: { cpus?: number[] } = {}): Promise
     result = undefined
   }
   return { result, status, signal, stderr }
-}
-
-function underThreadPolicy<T>(policy: Policy, fn: () => T): T {
-  setMempolicy(policy)
-  try {
-    return fn()
-  } finally {
-    setMempolicy({ mode: 'default' })
-  }
 }
 
 describeNuma('modes, fallback and range options on four nodes', { topology: 'four', memoryNodes: 4 }, () => {
