@@ -20,6 +20,7 @@ import {
 } from '../src/index'
 import { keepingPolicyAsync, rangePolicies } from './kernel-view'
 import { ENOENT_STATUS, address, numaMapsLine, oracleAddonPath, pageNodes as oraclePageNodes } from './oracle/index'
+import { rejection } from './rejection'
 
 // Child processes and Workers start slowly under emulation (the multi-node guests run these files too).
 const SLOW = 120_000
@@ -66,15 +67,6 @@ async function withParkedPool<T>(fn: (release: () => Promise<void>) => Promise<T
   } finally {
     await pool.release()
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; errno?: number; syscall?: string; hint?: string }> {
-  try {
-    await promise
-  } catch (err) {
-    return err as Error & { code?: string }
-  }
-  throw new Error('expected the promise to reject')
 }
 
 /** Collects until `done()` says so (finalizers run as tasks after a collection), at most `rounds` times. */

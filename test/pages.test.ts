@@ -9,6 +9,7 @@ import {
   MempolicyError, alloc, mbind, memsAllowed, migratePages, movePages, nodeOf, pageNodes, pageSize, topology,
 } from '../src/index'
 import { EFAULT_STATUS, ENOENT_STATUS, address, mapIsolated, pageNodes as oraclePageNodes } from './oracle/index'
+import { rejection } from './rejection'
 
 // Child processes and Workers start slowly under emulation (the multi-node guests run these files too).
 const SLOW = 120_000
@@ -51,15 +52,6 @@ function numaMapsOf(start: bigint): string {
   const line = readFileSync('/proc/self/numa_maps', 'latin1').split('\n').find((l) => l.startsWith(key))
   if (line === undefined) throw new Error(`no numa_maps line for ${key}`)
   return line
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; errno?: number; syscall?: string; hint?: string }> {
-  try {
-    await promise
-  } catch (err) {
-    return err as Error & { code?: string }
-  }
-  throw new Error('expected the promise to reject')
 }
 
 afterEach(() => {
