@@ -8,12 +8,16 @@
 // pair of clock reads before and after: wall-clock time (process.hrtime.bigint / CLOCK_MONOTONIC) and
 // CPU time (process.cpuUsage / CLOCK_THREAD_CPUTIME_ID), which on a shared machine leaves out the time
 // spent waiting for a CPU. The table shows, for CPU time, the median over the rounds of each side,
-// the spread (25th to 75th percentile) and binding / C, with the wall-clock ratio beside it.
+// the spread (25th to 75th percentile) and binding / C, with the wall-clock ratio beside it. Two more
+// columns say what bounds each ratio: the addon's own export called with arguments already encoded
+// ('addon alone', in the same rounds), and the C time plus one addon call that makes no syscall
+// ('floor', the least any Node-API binding can show).
 // bench/results.json keeps every sample of both clocks and the machine's description.
 //
 // Usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE]
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -75,6 +79,8 @@ if (newest(path.join(root, 'src'), /\.ts$/) > mtime(path.join(root, 'dist', 'ind
 
 const mp = await import(path.join(root, 'dist', 'index.mjs'))
 if (!mp.isSupported()) throw new Error('bench: the memory-policy calls are not available here')
+// The addon itself, as the package loaded it: its exports called directly show what the facade adds.
+const native = createRequire(import.meta.url)(path.join(root, 'dist', 'binding.js')).binding()
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc')
@@ -176,7 +182,34 @@ const bind = { mode: 'bind', nodes }
 // module namespace on every call.
 const { getMempolicy, setMempolicy, mbind, policyOf, nodeOf, pageNodes, parseNodes, formatNodes, alloc } = mp
 
+// The same syscalls through the addon's exports with no facade around them: arguments already encoded.
+const rawMask = new ArrayBuffer(maskWords * 8)
+for (const n of nodes) new DataView(rawMask).setUint32(Math.floor(n / 32) * 4, new DataView(rawMask).getUint32(Math.floor(n / 32) * 4, true) | (2 ** (n % 32)), true)
+const rawMaxnode = maskWords * 64 + 1
+const MPOL_BIND = mp.constants.MPOL_BIND
+const raw = {
+  get: (n) => {
+    setMempolicy(bind)
+    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.threadPolicy(rawMask) })
+    setMempolicy({ mode: 'default' })
+    return ns
+  },
+  set: (n) => {
+    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.setMempolicy(MPOL_BIND, rawMask, rawMaxnode) })
+    setMempolicy({ mode: 'default' })
+    return ns
+  },
+  mbind: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.mbind(range, MPOL_BIND, rawMask, rawMaxnode, 0) }),
+  policyOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.rangePolicy(rawMask, range) }),
+  nodeOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, 0) }),
+  pageNodes: (n) => per(timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.pageNodes(range)[0] }), rangePages),
+}
+raw.setText = raw.set
+
 const js = {
+  // An addon call that makes no syscall (an offset outside the memory is refused in C++ before any):
+  // the least any call through Node-API costs, arguments and result included.
+  empty: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, -1) }),
   get: (n) => {
     setMempolicy(bind)
     const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= getMempolicy().nodes.length })
@@ -228,6 +261,7 @@ async function jsAlloc(n) {
 
 const SYSCALL = 1.10
 const rows = [
+  { key: 'empty', name: 'addon call, no syscall', c: null, target: {} },
   { key: 'get', name: 'getMempolicy()', c: 'get', target: { ratio: SYSCALL } },
   { key: 'set', name: 'setMempolicy({ nodes: number[] })', c: 'set', target: { ratio: SYSCALL } },
   { key: 'setText', name: 'setMempolicy({ nodes: string })', c: 'set', target: { ratio: SYSCALL } },
@@ -254,15 +288,23 @@ for (const row of rows) {
   if (row.pending || row.async) continue
   const scale = row.key === 'pageNodes' ? rangePages : 1
   let n = 16
+  const cSide = async (n) => (row.c === null ? [0, 0] : await c(row.c, n, row.arg))
   let jsNs = js[row.key](n)[0] * scale
-  let cNs = (await c(row.c, n, row.arg))[0] * scale
+  const rawSide = (n) => (raw[row.key] === undefined ? 0 : raw[row.key](n)[0] * scale)
+  let rawNs = rawSide(n)
+  let cNs = (await cSide(n))[0] * scale
   // Grow until a warm-up batch takes 50 ms, after at least 100 ms in all: enough for the optimizing compiler.
-  for (let spent = 0; spent < 100e6; spent += n * (jsNs + cNs)) {
+  for (let spent = 0; spent < 100e6; spent += n * (jsNs + rawNs + cNs)) {
     n = Math.min(n * 4, Math.ceil(50e6 / Math.max(jsNs, 1)))
     jsNs = js[row.key](n)[0] * scale
-    cNs = (await c(row.c, n, row.arg))[0] * scale
+    rawNs = rawSide(n)
+    cNs = (await cSide(n))[0] * scale
   }
-  batch[row.key] = { js: Math.max(8, Math.round(BATCH_NS / jsNs)), c: Math.max(8, Math.round(BATCH_NS / cNs)) }
+  batch[row.key] = {
+    js: Math.max(8, Math.round(BATCH_NS / jsNs)),
+    raw: rawNs === 0 ? 0 : Math.max(8, Math.round(BATCH_NS / rawNs)),
+    c: row.c === null ? 0 : Math.max(8, Math.round(BATCH_NS / cNs)),
+  }
 }
 await jsAlloc(1)
 await c('alloc', 1, ALLOC_MIB)
@@ -271,18 +313,21 @@ await c('alloc', 1, ALLOC_MIB)
 
 // alloc() runs last, in rounds of its own: the collections it needs between calls (and the work they
 // leave for V8's helper threads) are kept away from the other rows.
-const samples = Object.fromEntries(rows.map((r) => [r.key, { js: [], c: [] }]))
+const samples = Object.fromEntries(rows.map((r) => [r.key, { js: [], raw: [], c: [] }]))
 for (let round = 0; round < 2 * ROUNDS; round++) {
   const jsFirst = round % 2 === 0
   for (const row of rows) {
     if (row.pending || (round < ROUNDS) === Boolean(row.async)) continue
     const runJs = async () => samples[row.key].js.push(row.async ? await jsAlloc(ALLOC_PER_ROUND) : js[row.key](batch[row.key].js))
-    const runC = async () => samples[row.key].c.push(await c(row.c, row.async ? ALLOC_PER_ROUND : batch[row.key].c, row.arg))
+    const runRaw = () => { if (raw[row.key] !== undefined && !row.async) samples[row.key].raw.push(raw[row.key](batch[row.key].raw)) }
+    const runC = async () => { if (row.c !== null) samples[row.key].c.push(await c(row.c, row.async ? ALLOC_PER_ROUND : batch[row.key].c, row.arg)) }
     if (jsFirst) {
       await runJs()
+      runRaw()
       await runC()
     } else {
       await runC()
+      runRaw()
       await runJs()
     }
   }
@@ -324,15 +369,31 @@ for (const row of rows) {
   for (const clock of CLOCKS) {
     const k = clock === 'wall' ? 0 : 1
     const jsValues = s.js.map((v) => v[k])
-    const cValues = s.c.map((v) => v[k])
     const binding = stats(jsValues)
+    result[clock] = { binding: { ...binding, samples: jsValues } }
+    if (row.c === null) continue
+    const cValues = s.c.map((v) => v[k])
     const base = stats(cValues)
-    result[clock] = {
-      binding: { ...binding, samples: jsValues },
+    Object.assign(result[clock], {
       c: { ...base, samples: cValues },
       ratio: binding.median / base.median,
       ratioPerRound: stats(jsValues.map((v, r) => v / cValues[r])),
+    })
+    if (s.raw.length > 0) {
+      const rawValues = s.raw.map((v) => v[k])
+      const addon = stats(rawValues)
+      // The least a Node-API binding could reach here: the C time plus one empty addon call.
+      const empty = stats(samples.empty.js.map((v) => v[k])).median / (row.key === 'pageNodes' ? rangePages : 1)
+      Object.assign(result[clock], {
+        addon: { ...addon, samples: rawValues },
+        addonRatio: addon.median / base.median,
+        floorRatio: (base.median + empty) / base.median,
+      })
     }
+  }
+  if (row.c === null) {
+    results.push(result)
+    continue
   }
   const ratio = result.cpu.ratio
   if (row.target.ratio !== undefined) {
@@ -347,12 +408,17 @@ for (const row of rows) {
 
 // CPU time first: on a shared machine, wall-clock time also counts the time a process waited for a CPU.
 const range_ = (x) => `${ns(x.p25)}-${ns(x.p75)}`
-const header = ['call', 'binding ns', '(p25-p75)', 'C ns', '(p25-p75)', 'binding / C', 'wall-clock: binding / C', 'target']
+const header = ['call', 'binding ns', '(p25-p75)', 'C ns', '(p25-p75)', 'binding / C', 'addon alone / C', 'floor / C',
+  'wall-clock: binding / C', 'target']
+const x = (ratio) => (ratio === undefined ? '' : `${ratio.toFixed(2)}x`)
 const table = results.map((r) => r.pending
-  ? [r.call, 'pending', '', '', '', '', '', r.pending]
-  : [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), ns(r.cpu.c.median), range_(r.cpu.c), `${r.cpu.ratio.toFixed(2)}x`,
-      `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
-      r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`])
+  ? [r.call, 'pending', '', '', '', '', '', '', '', r.pending]
+  : r.cpu.c === undefined
+    ? [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), '', '', '', '', '', '', '']
+    : [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), ns(r.cpu.c.median), range_(r.cpu.c), x(r.cpu.ratio),
+        x(r.cpu.addonRatio), x(r.cpu.floorRatio),
+        `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
+        r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`])
 const widths = header.map((h, k) => Math.max(h.length, ...table.map((line) => line[k].length)))
 const edge = (k) => k === 0 || k === header.length - 1
 const line = (cells) => `| ${cells.map((cell, k) => (edge(k) ? cell.padEnd(widths[k]) : cell.padStart(widths[k]))).join(' | ')} |`
@@ -361,6 +427,8 @@ console.log(`|${widths.map((w, k) => (edge(k) ? ` ${'-'.repeat(w)} ` : ` ${'-'.r
 for (const cells of table) console.log(line(cells))
 console.log(`Medians over ${ROUNDS} rounds of the ${cpuClock} per call (C: its one thread), 25th-75th percentile in`)
 console.log('brackets; the wall-clock ratio alongside, which on a busy machine also counts waiting for a CPU.')
+console.log("'addon alone': the addon's export called with arguments already encoded, no facade. 'floor': C plus one")
+console.log("'addon call, no syscall', over C: the least ratio any Node-API binding of that syscall can show here.")
 
 machine.loadAverageAtEnd = os.loadavg().map((l) => l.toFixed(2)).join(' ')
 console.log(`load average: ${machine.loadAverageAtStart} at start, ${machine.loadAverageAtEnd} at the end`)
