@@ -120,7 +120,7 @@ napi_value NodeOf(napi_env env, napi_callback_info info) {
 }
 
 // mbind(memory, mode, mask: Uint32Array | ArrayBuffer | null, maxnode, flags)
-//   -> offset of the first whole page in memory | -errno | kNoWholePage
+//   -> SpanCode of the whole pages acted on | -errno | kNoWholePage
 napi_value Mbind(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   Span span;
@@ -137,7 +137,7 @@ napi_value Mbind(napi_env env, napi_callback_info info) {
   long rc = syscall(SYS_mbind, start, length, static_cast<unsigned long>(mode), mask.ForKernel(),
                     static_cast<unsigned long>(maxnode), static_cast<unsigned>(flags));
   if (rc != 0) return Int(env, Failed());
-  return Int(env, static_cast<int64_t>(start - reinterpret_cast<uintptr_t>(span.data)));
+  return Int(env, SpanCode(span, start, length));
 }
 
 // setHomeNode(memory, node) -> offset of the first whole page | -errno | kNoWholePage

@@ -77,6 +77,14 @@ inline bool GetSpan(napi_env env, napi_value value, Span* span) {
   return true;
 }
 
+// What mbind and mbindAsync return for the whole pages [start, start + length) inside a span: their
+// offset in the span plus their length. The offset is less than a page and the length a multiple of
+// one, so the facade splits them with one remainder, with no need to read the memory's length again
+// after the syscall (exact as a double: both are below 2^53).
+inline int64_t SpanCode(const Span& span, uintptr_t start, size_t length) {
+  return static_cast<int64_t>(start - reinterpret_cast<uintptr_t>(span.data) + length);
+}
+
 // The whole pages inside a span: [start, start + length), page-aligned. False if there is none.
 inline bool WholePages(const Span& span, uintptr_t* start, size_t* length) {
   const uintptr_t page = PageSize();

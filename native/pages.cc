@@ -253,23 +253,23 @@ Napi::Value MovePages(const Napi::CallbackInfo& info) {
 
 class MbindWork : public Work {
  public:
-  MbindWork(napi_env env, uintptr_t start, size_t length, int64_t offset, unsigned long mode,
+  MbindWork(napi_env env, uintptr_t start, size_t length, int64_t code, unsigned long mode,
             std::vector<unsigned long> mask, unsigned long maxnode, unsigned flags)
-      : Work(env), start_(start), length_(length), offset_(offset), mode_(mode), mask_(std::move(mask)),
+      : Work(env), start_(start), length_(length), code_(code), mode_(mode), mask_(std::move(mask)),
         maxnode_(maxnode), flags_(flags) {}
 
   bool Init(napi_value memory) { return Hold(memory); }
 
  protected:
   void Execute() override {
-    rc_ = syscall(SYS_mbind, start_, length_, mode_, MaskData(mask_), maxnode_, flags_) == 0 ? offset_ : Failed();
+    rc_ = syscall(SYS_mbind, start_, length_, mode_, MaskData(mask_), maxnode_, flags_) == 0 ? code_ : Failed();
   }
   napi_value Result() override { return Number(rc_); }
 
  private:
   uintptr_t start_;
   size_t length_;
-  int64_t offset_;
+  int64_t code_;
   unsigned long mode_;
   std::vector<unsigned long> mask_;
   unsigned long maxnode_;
@@ -278,7 +278,7 @@ class MbindWork : public Work {
 };
 
 // mbindAsync(memory, mode, mask, maxnode, flags)
-//   -> Promise<offset of the first whole page in memory | -errno | kNoWholePage>, as mbind()
+//   -> Promise<SpanCode of the whole pages acted on | -errno | kNoWholePage>, as mbind()
 Napi::Value MbindAsync(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   Span span;
@@ -292,7 +292,7 @@ Napi::Value MbindAsync(const Napi::CallbackInfo& info) {
   uintptr_t start = 0;
   size_t length = 0;
   if (!WholePages(span, &start, &length)) return Napi::Value(env, Resolved(env, Int(env, kNoWholePage)));
-  auto* work = new MbindWork(env, start, length, static_cast<int64_t>(start - reinterpret_cast<uintptr_t>(span.data)),
+  auto* work = new MbindWork(env, start, length, SpanCode(span, start, length),
                              static_cast<unsigned long>(mode), CopyMask(mask), static_cast<unsigned long>(maxnode),
                              static_cast<unsigned>(flags));
   if (!work->Init(info[0])) {

@@ -20,7 +20,10 @@ export interface NativeBinding {
   rangePolicy(mask: NativeMask, memory: NativeMemory): number
   /** get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR), no mask: the node of the page at byteOffset, -errno, or -ERANGE outside memory. */
   nodeOf(memory: NativeMemory, byteOffset: number): number
-  /** Returns the offset of the first whole page inside memory, -errno, or noWholePage. */
+  /**
+   * The whole pages acted on as their offset in memory plus their length (the offset is less than a
+   * page, the length a multiple of one), -errno, or noWholePage.
+   */
   mbind(memory: NativeMemory, mode: number, mask: NativeMask | null, maxnode: number, flags: number): number
   setHomeNode(memory: NativeMemory, node: number): number
   alloc(byteLength: number, align: number, hugePages: number, mode: number, mask: NativeMask | null, maxnode: number):

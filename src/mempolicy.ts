@@ -191,10 +191,6 @@ function readOptions(options: unknown): number {
   return flags
 }
 
-function wholePages(memory: NativeMemory, head: number): Span {
-  const rest = byteLengthOf(memory) - head
-  return { byteOffset: head, byteLength: rest - (rest % pageSize) }
-}
 
 /** mbind and mbindAsync, before the native call: one validation and encoding, the nodemask filled. */
 interface MbindCall {
@@ -217,7 +213,9 @@ function mbindResult(native: NativeBinding, call: MbindCall, rc: number): Span {
     if (rc === native.noWholePage) throw noWholePage(call.target)
     fail(rc, 'mbind', { policy: call.encoded, moveFlags: call.flags })
   }
-  return wholePages(call.target, rc)
+  // The addon gives the span as offset + length (binding.ts): no second read of the memory's length.
+  const byteOffset = rc % pageSize
+  return { byteOffset, byteLength: rc - byteOffset }
 }
 
 /**

@@ -265,16 +265,22 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
       const statuses = oraclePageNodes(buffer)
       const touched = statuses.filter((s) => s >= 0).length
       expect(touched).toBeGreaterThan(0)
-      const result = await withParkedPool(async (release) => {
+      const base = Number(address(bytes))
+      const [result, span] = await withParkedPool(async (release) => {
         const pending = movePages(bytes, node)
+        // At an odd offset, and with no policy to leave behind: the span it reports is the one it acted
+        // on, not one read from the view after it was detached.
+        const bound = mbindAsync(new Uint8Array(buffer, 100), { mode: 'default' })
         const received = next()
         worker.postMessage({ buffer }, [buffer])
         expect(buffer.byteLength).toBe(0) // detached here; the pages now belong to the Worker's ArrayBuffer
         expect((await received).sum).toBe(expected)
         await release()
-        return pending
+        return Promise.all([pending, bound])
       })
       expect(result).toEqual({ moved: touched, failed: 0 })
+      const head = (pageSize - (base + 100) % pageSize) % pageSize
+      expect(span).toEqual({ byteOffset: head, byteLength: Math.floor((pages * pageSize - 100 - head) / pageSize) * pageSize })
       const after = next()
       worker.postMessage({})
       const report = await after
