@@ -1,5 +1,5 @@
 // The packed package, tested as a user gets it. Steps, each printed with its time:
-//   1. npm run build, npm run prebuilds (x64, and arm64 cross-built): nothing stale is packed
+//   1. npm run build, npm run prebuild (x64, and arm64 cross-built): nothing stale is packed
 //   2. npm pack, and a check of what the tarball holds
 //   3. npm install of the tarball into a fresh project, with a PATH holding only node, npm and sh:
 //      no compiler, make or Python can be reached, so the install must use the prebuild
@@ -76,7 +76,7 @@ const npm = (argv, options) => run(process.execPath, [npmCli, ...argv], options)
 let ok = true
 if (build) {
   ok = step('npm run build', () => { npm(['run', 'build'], { cwd: root }) })
-  ok = step('npm run prebuilds (linux-x64, linux-arm64 cross-built)', () => { npm(['run', 'prebuilds'], { cwd: root }) }) && ok
+  ok = step('npm run prebuild (linux-x64, linux-arm64 cross-built)', () => { npm(['run', 'prebuild'], { cwd: root }) }) && ok
 }
 
 // 2. Pack, and look inside.

@@ -4,7 +4,7 @@
 // native/, so build/ (the addon that tests load) is never touched. prebuilds/ is emptied first
 // (with --arch, only the folders of those architectures): nothing stale survives a run.
 //
-// Usage: node scripts/prebuild.mjs [--arch x64,arm64]   (npm run prebuilds)
+// Usage: npm run prebuild [-- --arch x64,arm64]   (or node scripts/prebuild.mjs [--arch ...])
 // Needs: Node's headers (npm_config_nodedir, else those installed beside this node, else node-gyp
 // downloads them), and for arm64 the cross toolchain: apt-get install g++-aarch64-linux-gnu.
 import { spawnSync } from 'node:child_process'
@@ -65,6 +65,53 @@ function onPath(tool) {
       return false
     }
   })
+}
+
+// npm runs a script named prebuild before every `npm run build` too (the TypeScript build, which
+// `prepare` runs on each install from a clone). The prebuilt addons are built only when the prebuild
+// script itself is what npm was asked to run, or when this file is run directly. npm gives its scripts
+// the same environment both ways; what tells them apart is the command line of the npm above us.
+
+/** [parent pid, argv] of a process, or undefined where it cannot be read. */
+function processInfo(pid) {
+  try {
+    if (process.platform === 'linux') {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      return [parent, fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)]
+    }
+    const ps = spawnSync('ps', ['-o', 'ppid=,args=', '-p', String(pid)], { encoding: 'utf8' })
+    const m = /^\s*(\d+)\s+(.*)$/.exec(ps.stdout ?? '')
+    return m === null ? undefined : [Number(m[1]), m[2].split(/\s+/)]
+  } catch {
+    return undefined
+  }
+}
+
+/** The script the nearest npm above this process was asked to run, or undefined if there is none. */
+function scriptAskedOfNpm() {
+  let pid = process.ppid
+  for (let depth = 0; depth < 8 && pid > 1; depth++) {
+    const info = processInfo(pid)
+    if (info === undefined) return undefined
+    // npm sets its process title to its command ('npm run build'), which replaces its argv in /proc.
+    const [parent, argv] = [info[0], info[1].flatMap((arg) => arg.split(/\s+/)).filter(Boolean)]
+    const npm = argv.findIndex((arg) => /(^|[/\\])npm(-cli\.js)?$/.test(arg))
+    if (npm !== -1) {
+      const run = argv.findIndex((arg, k) => k > npm && ['run', 'run-script', 'rum', 'urn'].includes(arg))
+      return run === -1 ? undefined : argv.slice(run + 1).find((arg) => !arg.startsWith('-'))
+    }
+    pid = parent
+  }
+  return undefined
+}
+
+if (process.env.npm_lifecycle_event === 'prebuild') {
+  const asked = scriptAskedOfNpm()
+  if (asked !== undefined && asked !== 'prebuild') {
+    console.log(`prebuild: not building the prebuilt addons before \`npm run ${asked}\` (npm runs prebuild first); \`npm run prebuild\` builds them`)
+    process.exit(0)
+  }
 }
 
 const archFlag = process.argv.indexOf('--arch')
