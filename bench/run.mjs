@@ -14,7 +14,9 @@
 // ('floor', the least any Node-API binding can show).
 // bench/results.json keeps every sample of both clocks and the machine's description.
 //
-// Usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE]
+// Both sides run on one CPU (see below) unless --no-pin.
+//
+// Usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE] [--no-pin]
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
@@ -30,9 +32,25 @@ const root = path.resolve(here, '..')
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(a)
-  if (m === null) throw new Error(`unknown argument ${a}; usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE]`)
+  if (m === null) throw new Error(`unknown argument ${a}; usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE] [--no-pin]`)
   return [m[1], m[2] ?? 'true']
 }))
+
+// Both sides on one CPU: this process runs again under taskset, and the C child inherits its affinity.
+// Left to the scheduler, each side lands on whichever CPU is free, and on a shared machine two CPUs are
+// not equally fast from one second to the next: unpinned, the binding's batches of setMempolicy took
+// either about 720 or about 1330 ns a call, switching mid-run, while pinned they stay within 10%.
+if (args['no-pin'] === undefined && process.env.MEMPOLICY_BENCH_CPU === undefined) {
+  const allowed = /^Cpus_allowed_list:\s*(.*)$/m.exec(fs.readFileSync('/proc/self/status', 'latin1'))?.[1] ?? ''
+  const cpu = /(\d+)\s*$/.exec(allowed)?.[1]
+  if (cpu !== undefined) {
+    const again = spawnSync('taskset', ['-c', cpu, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      { stdio: 'inherit', env: { ...process.env, MEMPOLICY_BENCH_CPU: cpu } })
+    if (again.error === undefined) process.exit(again.status ?? 1)
+    console.log(`bench: not pinned to a CPU (taskset: ${again.error.code}); install util-linux, or pass --no-pin`)
+  }
+}
+
 const ROUNDS = Number(args.rounds ?? 15)
 const BATCH_NS = Number(args['batch-ms'] ?? 10) * 1e6
 const OUT = path.resolve(args.out ?? path.join(here, 'results.json'))
@@ -105,7 +123,8 @@ const thp = /\[(\w+)\]/.exec(readText('/sys/kernel/mm/transparent_hugepage/enabl
 const cpuModel = /^model name\s*:\s*(.*)$/m.exec(readText('/proc/cpuinfo') ?? '')?.[1] ?? os.cpus()[0]?.model ?? 'unknown'
 const machine = {
   cpu: cpuModel,
-  cores: os.availableParallelism?.() ?? os.cpus().length,
+  // os.cpus(), not availableParallelism(): the latter counts only the CPU this process is pinned to.
+  cores: os.cpus().length,
   kernel: `${os.type()} ${os.release()} ${os.machine?.() ?? process.arch}`,
   node: process.version,
   v8: process.versions.v8,
@@ -116,6 +135,7 @@ const machine = {
   transparentHugePages: thp ?? 'unknown',
   memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
   loadAverageAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+  pinnedToCpu: process.env.MEMPOLICY_BENCH_CPU ?? null,
 }
 
 // ---- the C side
@@ -282,7 +302,8 @@ if (typeof mp.pageNodes !== 'function') {
 // ---- calibration: warm both sides up, then size each batch to about BATCH_NS of wall-clock time
 
 const interactive = process.stdout.isTTY
-console.log(`bench: ${ROUNDS} rounds, batches of ~${BATCH_NS / 1e6} ms; ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, node ${machine.node}`)
+console.log(`bench: ${ROUNDS} rounds, batches of ~${BATCH_NS / 1e6} ms; ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, node ${machine.node}; ` +
+  (machine.pinnedToCpu === null ? 'not pinned' : `both sides on CPU ${machine.pinnedToCpu}`))
 const batch = {}
 for (const row of rows) {
   if (row.pending || row.async) continue
