@@ -98,7 +98,9 @@ if (newest(path.join(root, 'src'), /\.ts$/) > mtime(path.join(root, 'dist', 'ind
 const mp = await import(path.join(root, 'dist', 'index.mjs'))
 if (!mp.isSupported()) throw new Error('bench: the memory-policy calls are not available here')
 // The addon itself, as the package loaded it: its exports called directly show what the facade adds.
-const native = createRequire(import.meta.url)(path.join(root, 'dist', 'binding.js')).binding()
+const requireDist = createRequire(import.meta.url)
+const native = requireDist(path.join(root, 'dist', 'binding.js')).binding()
+const { fillMask } = requireDist(path.join(root, 'dist', 'nodes.js'))
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc')
@@ -204,7 +206,7 @@ const { getMempolicy, setMempolicy, mbind, policyOf, nodeOf, pageNodes, parseNod
 
 // The same syscalls through the addon's exports with no facade around them: arguments already encoded.
 const rawMask = new ArrayBuffer(maskWords * 8)
-for (const n of nodes) new DataView(rawMask).setUint32(Math.floor(n / 32) * 4, new DataView(rawMask).getUint32(Math.floor(n / 32) * 4, true) | (2 ** (n % 32)), true)
+fillMask(new Uint32Array(rawMask), nodes)
 const rawMaxnode = maskWords * 64 + 1
 const MPOL_BIND = mp.constants.MPOL_BIND
 const raw = {
