@@ -173,11 +173,6 @@ inline napi_value ThrowType(napi_env env, const char* what) {
   return nullptr;
 }
 
-// napi_get_value_int64 refuses anything but a number itself (napi_number_expected).
-inline bool GetInt64(napi_env env, napi_value value, int64_t* out) {
-  return napi_get_value_int64(env, value, out) == napi_ok;
-}
-
 inline napi_value Int(napi_env env, int64_t value) {
   napi_value result;
   // The same number either way; an int32 becomes a small integer without a trip through double.
@@ -189,16 +184,94 @@ inline napi_value Int(napi_env env, int64_t value) {
   return result;
 }
 
+// The one way every export reads its arguments: Args<N> takes the first N (missing ones read as
+// undefined, and are refused like any other wrong shape), and each reader returns false for a value
+// it cannot use, so an export is a chain of reads followed by ThrowType on the first failure.
+// Exports are plain napi_callback functions: node-addon-api's CallbackInfo wrapper costs a few
+// nanoseconds a call, measurable next to a 300 ns syscall (bench/), and the asynchronous work and the
+// signal handler are written on the C API anyway. node-addon-api builds the exports object at load.
+template <size_t N>
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info) : env_(env) {
+    size_t argc = N;
+    ok_ = napi_get_cb_info(env, info, &argc, argv_, nullptr, nullptr) == napi_ok;
+  }
+
+  napi_value operator[](size_t i) const { return argv_[i]; }
+
+  // An integer in [min, max]; napi_get_value_int64 refuses anything but a number itself.
+  bool Int(size_t i, int64_t* out, int64_t min = INT64_MIN, int64_t max = INT64_MAX) const {
+    return ok_ && napi_get_value_int64(env_, argv_[i], out) == napi_ok && *out >= min && *out <= max;
+  }
+
+  bool Memory(size_t i, Span* span) const { return ok_ && GetSpan(env_, argv_[i], span); }
+
+  bool NodeMask(size_t i, Mask* mask) const { return ok_ && mask->Init(env_, argv_[i]); }
+
+  // maxnode for a call that reads `mask` (set_mempolicy, mbind, migrate_pages): the kernel reads
+  // maxnode - 1 bits, so at most the mask's bits + 1 (docs/kernel.md, "maxnode").
+  bool MaxnodeIn(size_t i, const Mask& mask, unsigned long* out) const {
+    int64_t value = 0;
+    if (!Int(i, &value, 0, static_cast<int64_t>(mask.bits()) + 1)) return false;
+    *out = static_cast<unsigned long>(value);
+    return true;
+  }
+
+  // maxnode for get_mempolicy, which writes ALIGN(maxnode - 1, 64) / 8 bytes: at most the mask's bits
+  // (0 with no mask).
+  bool MaxnodeOut(size_t i, const Mask& mask, unsigned long* out) const {
+    int64_t value = 0;
+    if (!Int(i, &value, 0, static_cast<int64_t>(mask.bits()))) return false;
+    *out = static_cast<unsigned long>(value);
+    return true;
+  }
+
+  bool Int32Array(size_t i, int32_t** data, size_t* count) const {
+    napi_typedarray_type kind;
+    void* raw = nullptr;
+    if (!ok_ || napi_get_typedarray_info(env_, argv_[i], &kind, count, &raw, nullptr, nullptr) != napi_ok ||
+        kind != napi_int32_array) {
+      return false;
+    }
+    *data = static_cast<int32_t*>(raw);
+    return true;
+  }
+
+  bool Function(size_t i) const {
+    napi_valuetype type;
+    return ok_ && napi_typeof(env_, argv_[i], &type) == napi_ok && type == napi_function;
+  }
+
+ private:
+  napi_env env_;
+  bool ok_ = false;
+  napi_value argv_[N] = {};
+};
+
 // -errno of the last failed call, as the facade expects.
 inline int64_t Failed() { return -static_cast<int64_t>(errno); }
 
-}  // namespace mempolicy
-
-namespace mempolicy {
-// Each source file adds its exports; binding.cc calls them all for every environment (main thread, Workers).
-void InitMempolicy(Napi::Env env, Napi::Object exports);
+// The exports, one line each in the table of binding.cc, which registers them for every environment
+// (main thread and each Worker). Their JavaScript signatures are declared in src/binding.ts.
+// mempolicy.cc: the core syscalls and alloc().
+napi_value SetMempolicy(napi_env env, napi_callback_info info);
+napi_value GetMempolicy(napi_env env, napi_callback_info info);
+napi_value ThreadPolicy(napi_env env, napi_callback_info info);
+napi_value RangePolicy(napi_env env, napi_callback_info info);
+napi_value NodeOf(napi_env env, napi_callback_info info);
+napi_value Mbind(napi_env env, napi_callback_info info);
+napi_value SetHomeNode(napi_env env, napi_callback_info info);
+napi_value Alloc(napi_env env, napi_callback_info info);
+napi_value Constants(napi_env env);
 // pages.cc: move_pages, migrate_pages and mbind on the libuv pool.
-void InitPages(Napi::Env env, Napi::Object exports);
+napi_value PageNodes(napi_env env, napi_callback_info info);
+napi_value MovePages(napi_env env, napi_callback_info info);
+napi_value MbindAsync(napi_env env, napi_callback_info info);
+napi_value MigratePages(napi_env env, napi_callback_info info);
+napi_value MigratePagesSync(napi_env env, napi_callback_info info);
 // process.cc: process scope, a policy set on other threads through a real-time signal.
-void InitProcess(Napi::Env env, Napi::Object exports);
+napi_value ProcessExclusive(napi_env env, napi_callback_info info);
+napi_value SignalThreads(napi_env env, napi_callback_info info);
+
 }  // namespace mempolicy

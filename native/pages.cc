@@ -100,22 +100,6 @@ bool NewStatus(napi_env env, size_t count, napi_value* array, int** data) {
   return true;
 }
 
-// pageNodes(memory) -> Int32Array (one status per page overlapping memory) | -errno
-Napi::Value PageNodes(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  Span span;
-  uintptr_t first = 0;
-  size_t count = 0;
-  if (!GetSpan(env, info[0], &span) || !OverlappingPages(span, &first, &count)) {
-    return Napi::Value(env, ThrowType(env, "pageNodes(memory)"));
-  }
-  napi_value array;
-  int* status = nullptr;
-  if (!NewStatus(env, count, &array, &status)) return Napi::Value(env, Int(env, -ENOMEM));
-  const int64_t rc = QueryPages(first, count, status);
-  if (rc != 0) return Napi::Value(env, Int(env, rc));
-  return Napi::Value(env, array);
-}
 
 // A nodemask copied out of the caller's array: the facade reuses that array for the next call.
 std::vector<unsigned long> CopyMask(Mask& mask) {
@@ -229,27 +213,46 @@ napi_value Resolved(napi_env env, napi_value value) {
   return promise;
 }
 
+}  // namespace
+
+// pageNodes(memory) -> Int32Array (one status per page overlapping memory) | -errno
+napi_value PageNodes(napi_env env, napi_callback_info info) {
+  Args<1> args(env, info);
+  Span span;
+  uintptr_t first = 0;
+  size_t count = 0;
+  if (!args.Memory(0, &span) || !OverlappingPages(span, &first, &count)) return ThrowType(env, "pageNodes(memory)");
+  napi_value array;
+  int* status = nullptr;
+  if (!NewStatus(env, count, &array, &status)) return Int(env, -ENOMEM);
+  const int64_t rc = QueryPages(first, count, status);
+  if (rc != 0) return Int(env, rc);
+  return array;
+}
+
 // movePages(memory, node, flags) -> Promise<Int32Array (final status per page overlapping memory) | -errno>
-Napi::Value MovePages(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
+napi_value MovePages(napi_env env, napi_callback_info info) {
+  Args<3> args(env, info);
   Span span;
   uintptr_t first = 0;
   size_t count = 0;
   int64_t node = 0, flags = 0;
-  if (!GetSpan(env, info[0], &span) || !OverlappingPages(span, &first, &count) || !GetInt64(env, info[1], &node) ||
-      !GetInt64(env, info[2], &flags) || node < 0 || node > INT_MAX || flags < 0 || flags > INT_MAX) {
-    return Napi::Value(env, ThrowType(env, "movePages(memory, node, flags)"));
+  if (!args.Memory(0, &span) || !OverlappingPages(span, &first, &count) || !args.Int(1, &node, 0, INT_MAX) ||
+      !args.Int(2, &flags, 0, INT_MAX)) {
+    return ThrowType(env, "movePages(memory, node, flags)");
   }
   napi_value array;
   int* status = nullptr;
-  if (!NewStatus(env, count, &array, &status)) return Napi::Value(env, Resolved(env, Int(env, -ENOMEM)));
+  if (!NewStatus(env, count, &array, &status)) return Resolved(env, Int(env, -ENOMEM));
   auto* work = new MoveWork(env, first, count, static_cast<int>(node), static_cast<int>(flags), status);
-  if (!work->Init(info[0], array)) {
+  if (!work->Init(args[0], array)) {
     delete work;
-    return Napi::Value(env, Resolved(env, Int(env, -ENOMEM)));
+    return Resolved(env, Int(env, -ENOMEM));
   }
-  return Napi::Value(env, Work::Start(env, work, "mempolicy.movePages"));
+  return Work::Start(env, work, "mempolicy.movePages");
 }
+
+namespace {
 
 class MbindWork : public Work {
  public:
@@ -279,28 +282,31 @@ class MbindWork : public Work {
 
 // mbindAsync(memory, mode, mask, maxnode, flags)
 //   -> Promise<SpanCode of the whole pages acted on | -errno | kNoWholePage>, as mbind()
-Napi::Value MbindAsync(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
+}  // namespace
+
+napi_value MbindAsync(napi_env env, napi_callback_info info) {
+  Args<5> args(env, info);
   Span span;
-  int64_t mode = 0, maxnode = 0, flags = 0;
+  int64_t mode = 0, flags = 0;
+  unsigned long maxnode = 0;
   Mask mask;
-  if (!GetSpan(env, info[0], &span) || !GetInt64(env, info[1], &mode) || !mask.Init(env, info[2]) ||
-      !GetInt64(env, info[3], &maxnode) || !GetInt64(env, info[4], &flags) || maxnode < 0 ||
-      static_cast<uint64_t>(maxnode) > mask.bits() + 1) {
-    return Napi::Value(env, ThrowType(env, "mbindAsync(memory, mode, mask, maxnode, flags)"));
+  if (!args.Memory(0, &span) || !args.Int(1, &mode, INT32_MIN, INT32_MAX) || !args.NodeMask(2, &mask) ||
+      !args.MaxnodeIn(3, mask, &maxnode) || !args.Int(4, &flags, 0, UINT32_MAX)) {
+    return ThrowType(env, "mbindAsync(memory, mode, mask, maxnode, flags)");
   }
   uintptr_t start = 0;
   size_t length = 0;
-  if (!WholePages(span, &start, &length)) return Napi::Value(env, Resolved(env, Int(env, kNoWholePage)));
-  auto* work = new MbindWork(env, start, length, SpanCode(span, start, length),
-                             static_cast<unsigned long>(mode), CopyMask(mask), static_cast<unsigned long>(maxnode),
-                             static_cast<unsigned>(flags));
-  if (!work->Init(info[0])) {
+  if (!WholePages(span, &start, &length)) return Resolved(env, Int(env, kNoWholePage));
+  auto* work = new MbindWork(env, start, length, SpanCode(span, start, length), static_cast<unsigned long>(mode),
+                             CopyMask(mask), maxnode, static_cast<unsigned>(flags));
+  if (!work->Init(args[0])) {
     delete work;
-    return Napi::Value(env, Resolved(env, Int(env, -ENOMEM)));
+    return Resolved(env, Int(env, -ENOMEM));
   }
-  return Napi::Value(env, Work::Start(env, work, "mempolicy.mbind"));
+  return Work::Start(env, work, "mempolicy.mbind");
 }
+
+namespace {
 
 class MigrateWork : public Work {
  public:
@@ -323,45 +329,35 @@ class MigrateWork : public Work {
   int64_t rc_ = 0;
 };
 
+}  // namespace
+
 // migratePages(pid, from: Uint32Array, to: Uint32Array, maxnode) -> Promise<pages not moved | -errno>
-Napi::Value MigratePages(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  int64_t pid = 0, maxnode = 0;
+napi_value MigratePages(napi_env env, napi_callback_info info) {
+  Args<4> args(env, info);
+  int64_t pid = 0;
+  unsigned long maxnode = 0;
   Mask from, to;
-  if (!GetInt64(env, info[0], &pid) || !from.Init(env, info[1]) || !to.Init(env, info[2]) ||
-      !GetInt64(env, info[3], &maxnode) || pid < 0 || pid > INT_MAX || maxnode < 0 ||
-      static_cast<uint64_t>(maxnode) > std::min(from.bits(), to.bits()) + 1) {
-    return Napi::Value(env, ThrowType(env, "migratePages(pid, from, to, maxnode)"));
+  if (!args.Int(0, &pid, 0, INT_MAX) || !args.NodeMask(1, &from) || !args.NodeMask(2, &to) ||
+      !args.MaxnodeIn(3, from.bits() < to.bits() ? from : to, &maxnode)) {
+    return ThrowType(env, "migratePages(pid, from, to, maxnode)");
   }
-  auto* work = new MigrateWork(env, static_cast<int>(pid), CopyMask(from), CopyMask(to),
-                               static_cast<unsigned long>(maxnode));
-  return Napi::Value(env, Work::Start(env, work, "mempolicy.migratePages"));
+  auto* work = new MigrateWork(env, static_cast<int>(pid), CopyMask(from), CopyMask(to), maxnode);
+  return Work::Start(env, work, "mempolicy.migratePages");
 }
 
 // migratePagesSync(pid, from | null, to | null, maxnode) -> pages not moved | -errno, on the calling thread.
 // For probes that cannot move anything (an empty destination fails with EINVAL before any work).
-Napi::Value MigratePagesSync(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  int64_t pid = 0, maxnode = 0;
+napi_value MigratePagesSync(napi_env env, napi_callback_info info) {
+  Args<4> args(env, info);
+  int64_t pid = 0;
+  unsigned long maxnode = 0;
   Mask from, to;
-  if (!GetInt64(env, info[0], &pid) || !from.Init(env, info[1]) || !to.Init(env, info[2]) ||
-      !GetInt64(env, info[3], &maxnode) || pid < 0 || pid > INT_MAX || maxnode < 0 ||
-      static_cast<uint64_t>(maxnode) > std::min(from.bits(), to.bits()) + 1) {
-    return Napi::Value(env, ThrowType(env, "migratePagesSync(pid, from, to, maxnode)"));
+  if (!args.Int(0, &pid, 0, INT_MAX) || !args.NodeMask(1, &from) || !args.NodeMask(2, &to) ||
+      !args.MaxnodeIn(3, from.bits() < to.bits() ? from : to, &maxnode)) {
+    return ThrowType(env, "migratePagesSync(pid, from, to, maxnode)");
   }
-  const long rc = syscall(SYS_migrate_pages, static_cast<int>(pid), static_cast<unsigned long>(maxnode),
-                          from.ForKernel(), to.ForKernel());
-  return Napi::Value(env, Int(env, rc < 0 ? Failed() : rc));
-}
-
-}  // namespace
-
-void InitPages(Napi::Env env, Napi::Object exports) {
-  exports.Set("pageNodes", Napi::Function::New<PageNodes>(env, "pageNodes"));
-  exports.Set("movePages", Napi::Function::New<MovePages>(env, "movePages"));
-  exports.Set("mbindAsync", Napi::Function::New<MbindAsync>(env, "mbindAsync"));
-  exports.Set("migratePages", Napi::Function::New<MigratePages>(env, "migratePages"));
-  exports.Set("migratePagesSync", Napi::Function::New<MigratePagesSync>(env, "migratePagesSync"));
+  const long rc = syscall(SYS_migrate_pages, static_cast<int>(pid), maxnode, from.ForKernel(), to.ForKernel());
+  return Int(env, rc < 0 ? Failed() : rc);
 }
 
 }  // namespace mempolicy

@@ -130,45 +130,6 @@ int64_t NowMs() {
   return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
-// processExclusive(callback) -> callback(signal)'s result | -errno
-// Runs the callback while this thread holds the process-wide lock, with the handler installed on
-// `signal`; restores the disposition and releases the lock however the callback ends (a throw, or a
-// Worker being terminated). -EDEADLK: this thread already holds it; -EAGAIN: no free real-time signal.
-Napi::Value ProcessExclusive(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  napi_valuetype type;
-  if (napi_typeof(env, info[0], &type) != napi_ok || type != napi_function) {
-    return Napi::Value(env, ThrowType(env, "processExclusive(callback)"));
-  }
-  const pid_t self = Gettid();
-  if (state.owner.load() == self) return Napi::Value(env, Int(env, -EDEADLK));
-  std::lock_guard<std::mutex> guard(state.lock);
-  if (state.pid == 0) state.pid = getpid();
-  const int sig = Install();
-  if (sig < 0) return Napi::Value(env, Int(env, sig));
-  state.owner.store(self);
-  napi_value argv[1] = {Int(env, sig)};
-  napi_value global = nullptr;
-  napi_value result = nullptr;
-  napi_get_global(env, &global);
-  napi_status status = napi_call_function(env, global, info[0], 1, argv, &result);
-  state.owner.store(0);
-  Uninstall();
-  if (status != napi_ok) return Napi::Value();  // the callback's exception stays pending
-  return Napi::Value(env, result);
-}
-
-bool GetInt32Array(napi_env env, napi_value value, int32_t** data, size_t* count) {
-  bool is = false;
-  if (napi_is_typedarray(env, value, &is) != napi_ok || !is) return false;
-  napi_typedarray_type kind;
-  void* raw = nullptr;
-  if (napi_get_typedarray_info(env, value, &kind, count, &raw, nullptr, nullptr) != napi_ok) return false;
-  if (kind != napi_int32_array) return false;
-  *data = static_cast<int32_t*>(raw);
-  return true;
-}
-
 // One round: sends the signal to up to kSlots threads and waits for their answers.
 void Round(int mode, const unsigned long* mask, size_t words, unsigned long maxnode, const int32_t* tids,
            int32_t* results, size_t count, int64_t timeout_ms) {
@@ -225,42 +186,60 @@ void Round(int mode, const unsigned long* mask, size_t words, unsigned long maxn
   }
 }
 
+}  // namespace
+
+// processExclusive(callback) -> callback(signal)'s result | -errno
+// Runs the callback while this thread holds the process-wide lock, with the handler installed on
+// `signal`; restores the disposition and releases the lock however the callback ends (a throw, or a
+// Worker being terminated). -EDEADLK: this thread already holds it; -EAGAIN: no free real-time signal.
+napi_value ProcessExclusive(napi_env env, napi_callback_info info) {
+  Args<1> args(env, info);
+  if (!args.Function(0)) return ThrowType(env, "processExclusive(callback)");
+  const pid_t self = Gettid();
+  if (state.owner.load() == self) return Int(env, -EDEADLK);
+  std::lock_guard<std::mutex> guard(state.lock);
+  if (state.pid == 0) state.pid = getpid();
+  const int sig = Install();
+  if (sig < 0) return Int(env, sig);
+  state.owner.store(self);
+  napi_value argv[1] = {Int(env, sig)};
+  napi_value global = nullptr;
+  napi_value result = nullptr;
+  napi_get_global(env, &global);
+  napi_status status = napi_call_function(env, global, args[0], 1, argv, &result);
+  state.owner.store(0);
+  Uninstall();
+  return status == napi_ok ? result : nullptr;  // on failure the callback's exception stays pending
+}
+
 // signalThreads(mode, mask, maxnode, tids: Int32Array, results: Int32Array, timeoutMs)
 //   -> number of threads that set the policy | -errno
 // Only inside processExclusive on the same thread (-EPERM otherwise). Each results[i] becomes 0, the
 // -errno of that thread's set_mempolicy, -ESRCH (the thread is gone), -EAGAIN (the signal could not
 // be queued) or -ETIMEDOUT (no answer within timeoutMs; the pending signal is discarded).
-Napi::Value SignalThreads(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  int64_t mode = 0, maxnode = 0, timeout_ms = 0;
+napi_value SignalThreads(napi_env env, napi_callback_info info) {
+  Args<6> args(env, info);
+  int64_t mode = 0, timeout_ms = 0;
+  unsigned long maxnode = 0;
   Mask mask;
   int32_t* tids = nullptr;
   int32_t* results = nullptr;
   size_t count = 0, result_count = 0;
-  if (!GetInt64(env, info[0], &mode) || !mask.Init(env, info[1]) || !GetInt64(env, info[2], &maxnode) ||
-      maxnode < 0 || static_cast<uint64_t>(maxnode) > mask.bits() + 1 || !GetInt32Array(env, info[3], &tids, &count) ||
-      !GetInt32Array(env, info[4], &results, &result_count) || result_count != count ||
-      !GetInt64(env, info[5], &timeout_ms) || timeout_ms < 0) {
-    return Napi::Value(env, ThrowType(env, "signalThreads(mode, mask, maxnode, tids, results, timeoutMs)"));
+  if (!args.Int(0, &mode, INT32_MIN, INT32_MAX) || !args.NodeMask(1, &mask) || !args.MaxnodeIn(2, mask, &maxnode) ||
+      !args.Int32Array(3, &tids, &count) || !args.Int32Array(4, &results, &result_count) || result_count != count ||
+      !args.Int(5, &timeout_ms, 0)) {
+    return ThrowType(env, "signalThreads(mode, mask, maxnode, tids, results, timeoutMs)");
   }
-  if (state.owner.load() != Gettid() || state.signal == 0) return Napi::Value(env, Int(env, -EPERM));
+  if (state.owner.load() != Gettid() || state.signal == 0) return Int(env, -EPERM);
   const unsigned long* words = mask.ForKernel();
   const size_t word_count = words == nullptr ? 0 : mask.bits() / (8 * sizeof(unsigned long));
   int64_t applied = 0;
   for (size_t start = 0; start < count; start += kSlots) {
     const size_t n = count - start < kSlots ? count - start : kSlots;
-    Round(static_cast<int>(mode), words, word_count, static_cast<unsigned long>(maxnode), tids + start,
-          results + start, n, timeout_ms);
+    Round(static_cast<int>(mode), words, word_count, maxnode, tids + start, results + start, n, timeout_ms);
     for (size_t i = 0; i < n; i++) applied += results[start + i] == 0;
   }
-  return Napi::Value(env, Int(env, applied));
-}
-
-}  // namespace
-
-void InitProcess(Napi::Env env, Napi::Object exports) {
-  exports.Set("processExclusive", Napi::Function::New<ProcessExclusive>(env, "processExclusive"));
-  exports.Set("signalThreads", Napi::Function::New<SignalThreads>(env, "signalThreads"));
+  return Int(env, applied);
 }
 
 }  // namespace mempolicy

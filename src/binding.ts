@@ -54,6 +54,21 @@ export interface NativeBinding {
   readonly noWholePage: number
 }
 
+/**
+ * The name of every function the addon exports (native/binding.cc's table), derived from
+ * NativeBinding so that neither can gain an export the other lacks: test/exports.test.ts compares
+ * this list with what the addon really exports.
+ */
+const NATIVE_FUNCTIONS = {
+  setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
+  setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
+  migratePagesSync: true, processExclusive: true, signalThreads: true,
+} satisfies Record<NativeFunction, true>
+
+type NativeFunction = { [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never }[keyof NativeBinding]
+
+export const nativeFunctions: readonly string[] = Object.freeze(Object.keys(NATIVE_FUNCTIONS))
+
 /** Memory the shim can read a pointer from (a SharedArrayBuffer travels as a view over it). */
 export type NativeMemory = ArrayBuffer | ArrayBufferView
 
