@@ -100,7 +100,7 @@ if (!mp.isSupported()) throw new Error('bench: the memory-policy calls are not a
 // The addon itself, as the package loaded it: its exports called directly show what the facade adds.
 const requireDist = createRequire(import.meta.url)
 const native = requireDist(path.join(root, 'dist', 'binding.js')).binding()
-const { fillMask } = requireDist(path.join(root, 'dist', 'nodes.js'))
+const { fillMask, maskWords: wordsFor } = requireDist(path.join(root, 'dist', 'ids.js'))
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc')
@@ -117,7 +117,7 @@ function readText(file) {
 
 const topo = mp.topology()
 const possible = topo.possible
-const maskWords = Math.max(1, Math.ceil((possible[possible.length - 1] + 1) / 64))
+const maskWords = wordsFor(possible[possible.length - 1])
 const allowed = new Set(mp.memsAllowed())
 const nodes = topo.withMemory.filter((n) => allowed.has(n))
 const nodesText = mp.formatNodes(nodes)
@@ -297,9 +297,6 @@ const rows = [
   { key: 'format1', name: `formatNodes(${LISTS[1].label})`, c: 'format', arg: 1, target: {} },
   { key: 'alloc', name: `alloc(${ALLOC_MIB} MiB) + fill`, c: 'alloc', arg: ALLOC_MIB, target: { ratio: 1 / 0.95 }, async: true },
 ]
-if (typeof mp.pageNodes !== 'function') {
-  rows.find((r) => r.key === 'pageNodes').pending = 'pageNodes is not exported yet'
-}
 
 // ---- calibration: warm both sides up, then size each batch to about BATCH_NS of wall-clock time
 
@@ -308,7 +305,7 @@ console.log(`bench: ${ROUNDS} rounds, batches of ~${BATCH_NS / 1e6} ms; ${machin
   (machine.pinnedToCpu === null ? 'not pinned' : `both sides on CPU ${machine.pinnedToCpu}`))
 const batch = {}
 for (const row of rows) {
-  if (row.pending || row.async) continue
+  if (row.async) continue
   const scale = row.key === 'pageNodes' ? rangePages : 1
   let n = 16
   const cSide = async (n) => (row.c === null ? [0, 0] : await c(row.c, n, row.arg))
@@ -340,7 +337,7 @@ const samples = Object.fromEntries(rows.map((r) => [r.key, { js: [], raw: [], c:
 for (let round = 0; round < 2 * ROUNDS; round++) {
   const jsFirst = round % 2 === 0
   for (const row of rows) {
-    if (row.pending || (round < ROUNDS) === Boolean(row.async)) continue
+    if ((round < ROUNDS) === Boolean(row.async)) continue
     const runJs = async () => samples[row.key].js.push(row.async ? await jsAlloc(ALLOC_PER_ROUND) : js[row.key](batch[row.key].js))
     const runRaw = () => { if (raw[row.key] !== undefined && !row.async) samples[row.key].raw.push(raw[row.key](batch[row.key].raw)) }
     const runC = async () => { if (row.c !== null) samples[row.key].c.push(await c(row.c, row.async ? ALLOC_PER_ROUND : batch[row.key].c, row.arg)) }
@@ -383,10 +380,6 @@ function ns(value) {
 const CLOCKS = ['cpu', 'wall']
 const results = []
 for (const row of rows) {
-  if (row.pending) {
-    results.push({ call: row.name, pending: row.pending })
-    continue
-  }
   const s = samples[row.key]
   const result = { call: row.name, unit: row.key === 'pageNodes' ? 'ns per page' : 'ns per call' }
   for (const clock of CLOCKS) {
@@ -434,14 +427,12 @@ const range_ = (x) => `${ns(x.p25)}-${ns(x.p75)}`
 const header = ['call', 'binding ns', '(p25-p75)', 'C ns', '(p25-p75)', 'binding / C', 'addon alone / C', 'floor / C',
   'wall-clock: binding / C', 'target']
 const x = (ratio) => (ratio === undefined ? '' : `${ratio.toFixed(2)}x`)
-const table = results.map((r) => r.pending
-  ? [r.call, 'pending', '', '', '', '', '', '', '', r.pending]
-  : r.cpu.c === undefined
-    ? [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), '', '', '', '', '', '', '']
-    : [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), ns(r.cpu.c.median), range_(r.cpu.c), x(r.cpu.ratio),
-        x(r.cpu.addonRatio), x(r.cpu.floorRatio),
-        `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
-        r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`])
+const table = results.map((r) => r.cpu.c === undefined
+  ? [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), '', '', '', '', '', '', '']
+  : [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), ns(r.cpu.c.median), range_(r.cpu.c), x(r.cpu.ratio),
+      x(r.cpu.addonRatio), x(r.cpu.floorRatio),
+      `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
+      r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`])
 const widths = header.map((h, k) => Math.max(h.length, ...table.map((line) => line[k].length)))
 const edge = (k) => k === 0 || k === header.length - 1
 const line = (cells) => `| ${cells.map((cell, k) => (edge(k) ? cell.padEnd(widths[k]) : cell.padStart(widths[k]))).join(' | ')} |`
