@@ -4,13 +4,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { binding, supportedPlatform, unsupported, type NativeBinding } from './binding'
 import { MODES, constants, type Mode, type ModeFlag } from './constants'
 import { hasCapSysNice, seccompFiltered } from './hints'
-import { allNodes, fail, maxnodeIn, maxnodeOut, memsAllowed, newMask, pageSize } from './mempolicy'
-import { fillMask, parseNodeList } from './nodes'
+import { allNodes, fail, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
+import { fillMask, parseIdList } from './ids'
 import { WEIGHTS_DIR } from './weights'
-
-const EPERM = 1
-const EINVAL = 22
-const ENOSYS = 38
+import { EINVAL, ENOSYS, EPERM } from './errno'
 
 export type Syscall =
   | 'get_mempolicy' | 'set_mempolicy' | 'mbind' | 'move_pages' | 'migrate_pages' | 'set_mempolicy_home_node'
@@ -76,10 +73,9 @@ function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: 
   } catch {
     node = undefined
   }
-  const saved = newMask()
-  const savedValue = native.getMempolicy(saved, maxnodeOut(), undefined, 0, 0)
-  if (savedValue < 0 || node === undefined) {
-    if (refused(savedValue)) blocked.add('get_mempolicy')
+  const saved = saveThreadPolicy(native)
+  if (typeof saved === 'number' || node === undefined) {
+    if (typeof saved === 'number' && refused(saved)) blocked.add('get_mempolicy')
     return { features, complete: false }
   }
   const one = [node]
@@ -111,7 +107,7 @@ function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: 
     features.balancingWithPreferredMany = accepts(constants.MPOL_PREFERRED_MANY | constants.MPOL_F_NUMA_BALANCING, one)
   } finally {
     if (changed) {
-      const rc = native.setMempolicy(savedValue, saved, maxnodeIn())
+      const rc = restoreThreadPolicy(native, saved)
       if (rc !== 0) fail(rc, 'set_mempolicy')
     }
   }
@@ -156,7 +152,7 @@ function unescapeMount(path: string): string {
 
 function readList(file: string): number[] | undefined {
   try {
-    return parseNodeList(readFileSync(file, 'latin1').trim(), file, () => [])
+    return parseIdList(readFileSync(file, 'latin1').trim(), file, () => [])
   } catch {
     return undefined
   }

@@ -10,7 +10,7 @@ import { binding, supportedPlatform } from './binding'
 import { constants } from './constants'
 import { MempolicyError } from './errors'
 import { allNodes, getMempolicy, isSupported, memsAllowed, setMempolicy } from './mempolicy'
-import { formatNodeList, parseNodeList } from './nodes'
+import { formatIdList, parseIdList } from './ids'
 import type { Policy } from './policy'
 import { spawn } from './spawn'
 import { highestPossibleNode, topology } from './topology'
@@ -151,7 +151,7 @@ function splitCommand(args: readonly string[]): { options: string[]; command: st
 }
 
 function possible(): string {
-  return `possible nodes: ${formatNodeList([...Array(highestPossibleNode() + 1).keys()])}`
+  return `possible nodes: ${formatIdList([...Array(highestPossibleNode() + 1).keys()])}`
 }
 
 /** numactl's node-list syntax, as far as it is supported (README "Command line"). */
@@ -166,7 +166,7 @@ function cliNodes(option: string, text: string): number[] {
   }
   let nodes: number[]
   try {
-    nodes = parseNodeList(body, `--${option}`, allNodes)
+    nodes = parseIdList(body, `--${option}`, allNodes)
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_OUT_OF_RANGE') {
       throw new UsageError(`--${option} ${JSON.stringify(text)}: names a node that does not exist (${possible()})`, { cause: err })
@@ -177,7 +177,7 @@ function cliNodes(option: string, text: string): number[] {
   if (relative && body.trim() !== 'all') {
     const beyond = nodes.find((n) => n >= allowed.length)
     if (beyond !== undefined) {
-      throw new UsageError(`--${option} ${JSON.stringify(text)}: +${beyond} is out of range: only ${allowed.length} allowed node${allowed.length === 1 ? '' : 's'} with memory (${formatNodeList(allowed)})`)
+      throw new UsageError(`--${option} ${JSON.stringify(text)}: +${beyond} is out of range: only ${allowed.length} allowed node${allowed.length === 1 ? '' : 's'} with memory (${formatIdList(allowed)})`)
     }
     nodes = nodes.map((n) => allowed[n]!)
   }
@@ -187,7 +187,7 @@ function cliNodes(option: string, text: string): number[] {
   }
   const highest = highestPossibleNode()
   const missing = nodes.filter((n) => n > highest)
-  if (missing.length > 0) throw new UsageError(`--${option} ${JSON.stringify(text)}: node ${formatNodeList(missing)} does not exist (${possible()})`)
+  if (missing.length > 0) throw new UsageError(`--${option} ${JSON.stringify(text)}: node ${formatIdList(missing)} does not exist (${possible()})`)
   return [...new Set(nodes)].sort((a, b) => a - b)
 }
 
@@ -232,7 +232,7 @@ function parseCommandLine(args: readonly string[]): Parsed {
   }
   const option = parsed.policyOption
   if (option === 'preferred' && nodes.length !== 1) {
-    throw new UsageError(`--preferred takes exactly one node (got ${formatNodeList(nodes)}); for several, use --preferred-many`)
+    throw new UsageError(`--preferred takes exactly one node (got ${formatIdList(nodes)}); for several, use --preferred-many`)
   }
   if (balancing && option !== 'membind' && option !== 'preferred-many') {
     throw new UsageError('--balancing applies only to --membind (or --preferred-many)')
@@ -326,7 +326,7 @@ function hardware(): string | undefined {
   if (!isSupported() || nodes.length === 0) return undefined
   const info = new Map(topology().nodes.map((n) => [n.id, n]))
   const mb = (bytes: number | undefined): string => (bytes === undefined ? '<not available>' : `${Math.floor(bytes / 1048576)} MB`)
-  let out = `available: ${nodes.length} nodes (${formatNodeList(nodes)})\n`
+  let out = `available: ${nodes.length} nodes (${formatIdList(nodes)})\n`
   for (const n of nodes) {
     out += `node ${n} cpus:${nodeCpus(n).map((c) => ` ${c}`).join('')}\n`
     out += `node ${n} size: ${mb(info.get(n)?.memTotal)}\n`

@@ -1,22 +1,10 @@
 // Hints: what a kernel errno most likely means for this call, worked out only after a failure.
 import { readFileSync } from 'node:fs'
 import { constants } from './constants'
-import { formatNodeList } from './nodes'
+import { formatIdList } from './ids'
 import type { Encoded } from './policy'
 import { nodeState } from './topology'
-
-const EPERM = 1
-const ENOENT = 2
-const ESRCH = 3
-const EIO = 5
-const ENOMEM = 12
-const EACCES = 13
-const EFAULT = 14
-const ENODEV = 19
-const EINVAL = 22
-const EROFS = 30
-const ENOSYS = 38
-const EOPNOTSUPP = 95
+import { EACCES, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, EROFS, ESRCH } from './errno'
 
 export interface HintContext {
   policy?: Encoded
@@ -61,14 +49,14 @@ function nodesHint(nodes: readonly number[], allowed: number[] | undefined): str
   // Offline and memoryless nodes are never in cpuset.mems: say what is wrong with them instead.
   const outside = allowed === undefined ? [] : nodes.filter((n) => memory.has(n) && !allowed.includes(n))
   const parts: string[] = []
-  if (offline.length > 0) parts.push(`node ${formatNodeList(offline)} ${offline.length > 1 ? 'are' : 'is'} offline`)
-  if (memoryless.length > 0) parts.push(`node ${formatNodeList(memoryless)} ${memoryless.length > 1 ? 'have' : 'has'} no memory`)
+  if (offline.length > 0) parts.push(`node ${formatIdList(offline)} ${offline.length > 1 ? 'are' : 'is'} offline`)
+  if (memoryless.length > 0) parts.push(`node ${formatIdList(memoryless)} ${memoryless.length > 1 ? 'have' : 'has'} no memory`)
   if (outside.length > 0) {
-    parts.push(`node ${formatNodeList(outside)} ${outside.length > 1 ? 'are' : 'is'} outside this thread's allowed nodes (cpuset.mems): ${formatNodeList(allowed ?? [])}`)
+    parts.push(`node ${formatIdList(outside)} ${outside.length > 1 ? 'are' : 'is'} outside this thread's allowed nodes (cpuset.mems): ${formatIdList(allowed ?? [])}`)
   }
   if (parts.length > 0) {
     const usable = [...memory].filter((n) => allowed === undefined || allowed.includes(n))
-    return `${parts.join('; ')}; nodes with memory you may use: ${formatNodeList(usable) || 'none'}`
+    return `${parts.join('; ')}; nodes with memory you may use: ${formatIdList(usable) || 'none'}`
   }
   return undefined
 }
@@ -109,12 +97,12 @@ export function hintFor(errno: number, syscall: string, context: HintContext = {
       if (syscall === 'write') return `writing ${context.path ?? 'this sysfs file'} needs root`
       if (syscall === 'move_pages' && context.nodes !== undefined) {
         const allowed = context.allowed?.()
-        return `node ${formatNodeList(context.nodes)} is outside this process's allowed nodes (cpuset.mems)${allowed === undefined ? '' : `: ${formatNodeList(allowed) || 'none'}`}`
+        return `node ${formatIdList(context.nodes)} is outside this process's allowed nodes (cpuset.mems)${allowed === undefined ? '' : `: ${formatIdList(allowed) || 'none'}`}`
       }
       return undefined
     case ENODEV:
       if (syscall === 'move_pages' && context.nodes !== undefined) {
-        return nodesHint(context.nodes, context.allowed?.()) ?? `node ${formatNodeList(context.nodes)} has no memory to move pages to`
+        return nodesHint(context.nodes, context.allowed?.()) ?? `node ${formatIdList(context.nodes)} has no memory to move pages to`
       }
       if (syscall === 'write' && context.path !== undefined && /auto/.test(context.path)) {
         return 'the kernel has no memory bandwidth data (ACPI HMAT or CXL CDAT) to derive weights from: set them with setInterleaveWeights()'
@@ -132,7 +120,7 @@ export function hintFor(errno: number, syscall: string, context: HintContext = {
     case EINVAL:
       if (syscall === 'migrate_pages' && context.nodes !== undefined) {
         const allowed = context.allowed?.()
-        return `none of the destination nodes ${formatNodeList(context.nodes)} is one this process may use${allowed === undefined ? '' : ` (${formatNodeList(allowed) || 'none'})`}`
+        return `none of the destination nodes ${formatIdList(context.nodes)} is one this process may use${allowed === undefined ? '' : ` (${formatIdList(allowed) || 'none'})`}`
       }
       if (syscall === 'write') return `the kernel rejected the value written to ${context.path ?? 'this sysfs file'}`
       return context.policy === undefined ? undefined : policyHint(context.policy, context.allowed?.())

@@ -1,4 +1,6 @@
-// Node lists ("0-3,7", the syntax of numactl, cpusets and the OCI runtime spec) and nodemasks.
+// Id sets: node and CPU lists ("0-3,7", the syntax of numactl, cpusets, sysfs and the OCI runtime
+// spec), their canonical text, and the kernel's bitmasks of them (nodemasks, CPU masks) of any width.
+// One module serves both kinds; only the bound and the words in messages differ.
 import { types } from 'node:util'
 import { unreadable } from './args'
 import { invalidType, invalidValue, outOfRange } from './errors'
@@ -9,6 +11,21 @@ import { invalidType, invalidValue, outOfRange } from './errors'
  * allocating gigabytes while leaving room for any real machine.
  */
 export const MAX_NODE_ID = 32767
+
+/**
+ * The largest CPU id a list may name: kernels are built for up to 8192 CPUs (x86 MAXSMP), and
+ * sched_setaffinity takes masks of any length; the bound only keeps hostile lists small.
+ */
+export const MAX_CPU_ID = 65535
+
+/** What a list holds: the word used in messages and the largest id it may name. */
+export interface IdKind {
+  readonly noun: 'node' | 'CPU'
+  readonly max: number
+}
+
+export const NODE_IDS: IdKind = Object.freeze({ noun: 'node', max: MAX_NODE_ID })
+export const CPU_IDS: IdKind = Object.freeze({ noun: 'CPU', max: MAX_CPU_ID })
 
 /** JavaScript's `\s` (WhiteSpace and LineTerminator, what trimEnd removes), by char code, without a RegExp call. */
 function isSpace(c: number): boolean {
@@ -25,8 +42,12 @@ function isAll(text: string, i: number, n: number): boolean {
   return true
 }
 
-function unexpected(text: string, name: string, i: number): TypeError {
-  return invalidValue(name, `must be a node list such as "0-3,7" (unexpected ${i < text.length ? JSON.stringify(text[i]) : 'end'} at ${i})`, text)
+function unexpected(text: string, name: string, i: number, kind: IdKind): TypeError {
+  return invalidValue(name, `must be a ${kind.noun} list such as "0-3,7" (unexpected ${i < text.length ? JSON.stringify(text[i]) : 'end'} at ${i})`, text)
+}
+
+function beyond(text: string, name: string, kind: IdKind): RangeError {
+  return outOfRange(name, `a list of ${kind.noun} ids from 0 to ${kind.max}`, text)
 }
 
 // 0, 1, 2, ...: an ascending run of ids is a copy of a slice of it (a block copy of a packed array,
@@ -45,7 +66,7 @@ function identityUpTo(count: number): number[] {
 
 // The (first, last) pairs of the list being parsed, reused from call to call: grown by doubling, and let
 // go after a list of more than RANGES_KEPT / 2 ranges, so that one huge list is not kept alive. Ids
-// are checked (at most MAX_NODE_ID) before they are stored. Parsing runs no user code while it fills
+// are checked (at most the kind's largest id) before they are stored. Parsing runs no user code while it fills
 // this, so it is never re-entered.
 const RANGES_KEPT = 4096
 let rangeScratch: Int32Array = new Int32Array(64)
@@ -58,10 +79,10 @@ function growRanges(): Int32Array {
 }
 
 /**
- * Parses a node list: decimal numbers and ranges separated by commas, with spaces allowed around
- * `,` and `-`. Returns ascending unique ids. `resolveAll` supplies the nodes for "all".
+ * Parses an id list: decimal numbers and ranges separated by commas, with spaces allowed around
+ * `,` and `-`. Returns ascending unique ids. `resolveAll` supplies the ids for "all".
  */
-export function parseNodeList(text: string, name: string, resolveAll: () => number[]): number[] {
+export function parseIdList(text: string, name: string, resolveAll: () => number[], kind: IdKind = NODE_IDS): number[] {
   if (typeof text !== 'string') throw invalidType(name, 'of type string', text)
   const n = text.length
   let i = 0
@@ -79,27 +100,27 @@ export function parseNodeList(text: string, name: string, resolveAll: () => numb
   let highest = -1
   let c = text.charCodeAt(i)
   for (;;) {
-    if (c < 48 || c > 57) throw unexpected(text, name, i)
+    if (c < 48 || c > 57) throw unexpected(text, name, i, kind)
     let first = c - 48
     c = ++i < n ? text.charCodeAt(i) : -1
     while (c >= 48 && c <= 57) {
       first = first * 10 + (c - 48)
       c = ++i < n ? text.charCodeAt(i) : -1
     }
-    if (first > MAX_NODE_ID) throw outOfRange(name, `a list of node ids from 0 to ${MAX_NODE_ID}`, text)
+    if (first > kind.max) throw beyond(text, name, kind)
     while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
     let last = first
     if (c === 45) {
       c = ++i < n ? text.charCodeAt(i) : -1
       while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
-      if (c < 48 || c > 57) throw unexpected(text, name, i)
+      if (c < 48 || c > 57) throw unexpected(text, name, i, kind)
       last = c - 48
       c = ++i < n ? text.charCodeAt(i) : -1
       while (c >= 48 && c <= 57) {
         last = last * 10 + (c - 48)
         c = ++i < n ? text.charCodeAt(i) : -1
       }
-      if (last > MAX_NODE_ID) throw outOfRange(name, `a list of node ids from 0 to ${MAX_NODE_ID}`, text)
+      if (last > kind.max) throw beyond(text, name, kind)
       while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
       if (last < first) throw invalidValue(name, `must not hold a descending range (${first}-${last})`, text)
     }
@@ -111,13 +132,13 @@ export function parseNodeList(text: string, name: string, resolveAll: () => numb
     ranges[r++] = last
     // More ranges than ids means repeats: fold them into the bitmap, so that a huge text ("0,0,0,...")
     // never grows `ranges` past what V8 can hold (that is a fatal error, not an exception).
-    if (r > 2 * (MAX_NODE_ID + 1)) {
-      overflow ??= new Uint8Array(MAX_NODE_ID + 1)
+    if (r > 2 * (kind.max + 1)) {
+      overflow ??= new Uint8Array(kind.max + 1)
       for (let q = 0; q < r; q += 2) overflow.fill(1, ranges[q]!, ranges[q + 1]! + 1)
       r = 0
     }
     if (c === -1) break
-    if (c !== 44) throw unexpected(text, name, i)
+    if (c !== 44) throw unexpected(text, name, i, kind)
     c = ++i < n ? text.charCodeAt(i) : -1
     while (isSpace(c)) c = ++i < n ? text.charCodeAt(i) : -1
   }
@@ -153,13 +174,15 @@ const ARRAY_ITERATOR = Object.getPrototypeOf([][Symbol.iterator]()) as { next: u
 const ARRAY_ITERATOR_NEXT = ARRAY_ITERATOR.next
 
 /**
- * Node ids as ascending runs (first, last pairs) while they arrive ascending, as they do from any
- * sorted list; in a bitmap from the first one out of order or repeated. Either way its size is
- * bounded by MAX_NODE_ID, whatever an iterator yields.
+ * Ids as ascending runs (first, last pairs) while they arrive ascending, as they do from any sorted
+ * list; in a bitmap from the first one out of order or repeated. Either way its size is bounded by
+ * the kind's largest id, whatever an iterator yields.
  */
 class Runs {
   runs: number[] = []
   seen: Uint8Array | undefined = undefined
+
+  constructor(readonly max: number) {}
 
   add(id: number): void {
     const seen = this.seen
@@ -174,7 +197,7 @@ class Runs {
     } else if (id === runs[n - 1]! + 1) {
       runs[n - 1] = id
     } else {
-      const bitmap = new Uint8Array(MAX_NODE_ID + 1)
+      const bitmap = new Uint8Array(this.max + 1)
       for (let r = 0; r < n; r += 2) bitmap.fill(1, runs[r]!, runs[r + 1]! + 1)
       bitmap[id] = 1
       this.seen = bitmap
@@ -186,10 +209,10 @@ class Runs {
     const seen = this.seen
     if (seen !== undefined) {
       runs = []
-      for (let id = 0; id <= MAX_NODE_ID; id++) {
+      for (let id = 0; id <= this.max; id++) {
         if (seen[id] !== 1) continue
         const first = id
-        while (id < MAX_NODE_ID && seen[id + 1] === 1) id++
+        while (id < this.max && seen[id + 1] === 1) id++
         runs.push(first, id)
       }
     }
@@ -203,13 +226,14 @@ class Runs {
   }
 }
 
-function isValidId(id: unknown): id is number {
-  return typeof id === 'number' && id >= 0 && id <= MAX_NODE_ID && Number.isInteger(id)
+function isValidId(id: unknown, max: number): id is number {
+  return typeof id === 'number' && id >= 0 && id <= max && Number.isInteger(id)
 }
 
 /** Canonical list text: ascending, unique, consecutive runs of two or more collapsed ("0-3,7"). */
-export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string {
-  if (nodes === null || nodes === undefined || typeof nodes === 'string') throw invalidType(name, 'an iterable of node ids', nodes)
+export function formatIdList(nodes: Iterable<number>, name = 'nodes', kind: IdKind = NODE_IDS): string {
+  const expected = `an iterable of ${kind.noun} ids`
+  if (nodes === null || nodes === undefined || typeof nodes === 'string') throw invalidType(name, expected, nodes)
   // The iterator method is read once; a throwing getter, iterator or Proxy trap is the caller's error,
   // wrapped. Ids go into Runs, so even an endless iterator cannot grow memory.
   let method: unknown
@@ -218,8 +242,8 @@ export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string 
   } catch (err) {
     throw unreadable(name, nodes, err)
   }
-  if (typeof method !== 'function') throw invalidType(name, 'an iterable of node ids', nodes)
-  const runs = new Runs()
+  if (typeof method !== 'function') throw invalidType(name, expected, nodes)
+  const runs = new Runs(kind.max)
   let index = 0
   if (method === ARRAY_VALUES && ARRAY_ITERATOR.next === ARRAY_ITERATOR_NEXT && ARRAY_ITERATOR.return === undefined &&
       !types.isProxy(nodes) && Array.isArray(nodes)) {
@@ -236,7 +260,7 @@ export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string 
     try {
       for (; index < array.length; index++) {
         id = array[index]
-        if (!isValidId(id)) {
+        if (!isValidId(id, kind.max)) {
           valid = false
           break
         }
@@ -257,7 +281,7 @@ export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string 
     } catch (err) {
       throw unreadable(name, nodes, err)
     }
-    if (!valid) checkNodeId(id, `${name}[${index}]`, MAX_NODE_ID)
+    if (!valid) checkId(id, `${name}[${index}]`, kind.max, kind)
     if (sorted && first >= 0) runs.runs.push(first, last)
     return runs.text()
   }
@@ -265,7 +289,7 @@ export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string 
   try {
     for (const id of { [Symbol.iterator]: () => Reflect.apply(method as () => Iterator<unknown>, nodes, []) }) {
       try {
-        checkNodeId(id, `${name}[${index}]`, MAX_NODE_ID)
+        checkId(id, `${name}[${index}]`, kind.max, kind)
       } catch (err) {
         invalid = true
         throw err
@@ -279,11 +303,28 @@ export function formatNodeList(nodes: Iterable<number>, name = 'nodes'): string 
   return runs.text()
 }
 
-export function checkNodeId(id: unknown, name: string, highest: number): asserts id is number {
+/**
+ * Checks one id: an integer from 0 to `highest`. Where `highest` is the machine's own bound (below
+ * the kind's), the message says so.
+ */
+export function checkId(id: unknown, name: string, highest: number, kind: IdKind = NODE_IDS): asserts id is number {
   if (typeof id !== 'number') throw invalidType(name, 'of type number', id)
   if (!Number.isInteger(id) || id < 0 || id > highest) {
-    throw outOfRange(name, `an integer from 0 to ${highest}${highest === MAX_NODE_ID ? '' : ' (the highest possible node)'}`, id)
+    throw outOfRange(name, `an integer from 0 to ${highest}${highest === kind.max ? '' : ` (the highest possible ${kind.noun})`}`, id)
   }
+}
+
+// Masks: the kernel's bitmaps (unsigned long arrays) as whole 64-bit words held in 32-bit halves,
+// low half first, which is what the addon passes on (docs/kernel.md, "Masks").
+
+/** 64-bit words of a mask that holds ids 0 to `highest` (at least one). */
+export function maskWords(highest: number): number {
+  return Math.max(1, Math.ceil((highest + 1) / 64))
+}
+
+/** A cleared mask for ids 0 to `highest`, in whole 64-bit words. */
+export function newMask(highest: number): Uint32Array {
+  return new Uint32Array(maskWords(highest) * 2)
 }
 
 /** Sets the bits of `nodes` in a mask of 32-bit halves (cleared first). */
@@ -300,8 +341,8 @@ export function fillMask(mask: Uint32Array, nodes: readonly number[]): void {
   }
 }
 
-/** The node ids whose bits are set, ascending. */
-export function maskNodes(mask: Uint32Array): number[] {
+/** The ids whose bits are set, ascending. */
+export function maskIds(mask: Uint32Array): number[] {
   // Counted first, so the array is made at its size (growing one from empty costs more than the rest).
   let count = 0
   for (let half = 0; half < mask.length; half++) {

@@ -1,6 +1,6 @@
 // mempolicy: Linux NUMA memory policy for Node.js.
 import { supportedPlatform, unsupported } from './binding'
-import { formatNodeList } from './nodes'
+import { formatIdList } from './ids'
 import * as oci from './oci'
 import type { Policy } from './policy'
 import { allNodes } from './mempolicy'
@@ -25,7 +25,7 @@ export { capabilities, type Capabilities, type Syscall } from './capabilities'
 
 /** Canonical node-list text: `[7, 0, 1, 2, 3]` gives `"0-3,7"`. */
 export function formatNodes(nodes: Iterable<number>): string {
-  return formatNodeList(nodes)
+  return formatIdList(nodes)
 }
 
 /** A Policy from an OCI runtime-spec `linux.memoryPolicy` object, validated. */

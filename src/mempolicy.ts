@@ -7,7 +7,7 @@ import { binding, loaded, type NativeBinding, type NativeMemory } from './bindin
 import { constants } from './constants'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
 import { hintFor, type HintContext } from './hints'
-import { checkNodeId, fillMask, maskNodes, parseNodeList } from './nodes'
+import { checkId, fillMask, maskIds, maskWords, parseIdList } from './ids'
 import { decodePolicy, encodePolicy, type Encoded, type Policy, type PolicyInfo } from './policy'
 import { setProcessPolicy, type ProcessPolicyResult } from './process'
 import { highestPossibleNode, nodeState } from './topology'
@@ -40,14 +40,14 @@ export const pageSize: number = loaded()?.pageSize ?? 4096
 // Nodemasks: whole 64-bit words covering every possible node, kept per module instance (so per
 // thread) and reused by every call. The calls made in loops hand the addon the ArrayBuffer under the
 // scratch mask, which it reads faster than the Uint32Array.
-let maskWords = 0
+let words = 0
 let scratch: Uint32Array | undefined
 let scratchBuffer: ArrayBuffer | undefined
 
 function mask(): Uint32Array {
   if (scratch === undefined) {
-    maskWords = Math.max(1, Math.ceil((highestPossibleNode() + 1) / 64))
-    scratchBuffer = new ArrayBuffer(maskWords * 8)
+    words = maskWords(highestPossibleNode())
+    scratchBuffer = new ArrayBuffer(words * 8)
     scratch = new Uint32Array(scratchBuffer)
   }
   return scratch
@@ -63,14 +63,37 @@ export function newMask(): Uint32Array {
   return new Uint32Array(mask().length)
 }
 
-/** maxnode for calls that read a mask: the kernel uses maxnode - 1 bits (KERNEL.md A3). */
+/** maxnode for calls that read a mask: the kernel uses maxnode - 1 bits (docs/kernel.md, "maxnode"). */
 export function maxnodeIn(): number {
-  return maskWords * 64 + 1
+  mask()
+  return words * 64 + 1
 }
 
 /** maxnode for get_mempolicy, which writes ALIGN(maxnode - 1, 64) / 8 bytes. */
 export function maxnodeOut(): number {
-  return maskWords * 64
+  mask()
+  return words * 64
+}
+
+/** The calling thread's policy exactly as the kernel holds it: raw mode|flags and nodemask. */
+export interface SavedPolicy {
+  readonly value: number
+  readonly mask: Uint32Array
+}
+
+/**
+ * Reads the calling thread's policy for restoreThreadPolicy, or returns get_mempolicy's -errno. Raw,
+ * so nothing is lost to decoding (a flag's user nodemask, ids beyond the possible nodes).
+ */
+export function saveThreadPolicy(native: NativeBinding): SavedPolicy | number {
+  const saved = newMask()
+  const value = native.getMempolicy(saved, maxnodeOut(), undefined, 0, 0)
+  return value < 0 ? value : { value, mask: saved }
+}
+
+/** Puts back what saveThreadPolicy read: 0 or -errno. An interleave policy's round robin restarts. */
+export function restoreThreadPolicy(native: NativeBinding, saved: SavedPolicy): number {
+  return native.setMempolicy(saved.value, saved.mask, maxnodeIn())
 }
 
 export function fail(errno: number, syscall: string, context?: HintContext): never {
@@ -146,7 +169,7 @@ export function getMempolicy(): PolicyInfo {
   const m = mask()
   const rc = native.threadPolicy(maskBuffer())
   if (rc < 0) fail(rc, 'get_mempolicy')
-  return decodePolicy(rc, maskNodes(m))
+  return decodePolicy(rc, maskIds(m))
 }
 
 /** The nodes this thread may allocate on: its cpuset's mems (get_mempolicy MPOL_F_MEMS_ALLOWED). */
@@ -155,7 +178,7 @@ export function memsAllowed(): number[] {
   const m = mask()
   const rc = native.getMempolicy(maskBuffer(), maxnodeOut(), undefined, 0, constants.MPOL_F_MEMS_ALLOWED)
   if (rc < 0) fail(rc, 'get_mempolicy')
-  return maskNodes(m)
+  return maskIds(m)
 }
 
 function readOptions(options: unknown): number {
@@ -249,7 +272,7 @@ export function policyOf(memory: Memory): PolicyInfo {
     if (rc === native.noWholePage) throw noWholePage(target)
     fail(rc, 'get_mempolicy')
   }
-  return decodePolicy(rc, maskNodes(m))
+  return decodePolicy(rc, maskIds(m))
 }
 
 /**
@@ -275,7 +298,7 @@ export function nodeOf(memory: Memory, byteOffset = 0): number {
 export function setHomeNode(memory: Memory, node: number): void {
   const native = binding()
   const target = nativeMemory(memory)
-  checkNodeId(node, 'node', highestPossibleNode())
+  checkId(node, 'node', highestPossibleNode())
   const rc = native.setHomeNode(target, node)
   if (rc < 0) {
     if (rc === native.noWholePage) throw noWholePage(target)
@@ -321,7 +344,7 @@ export function alloc(byteLength: number, policy?: Policy, options?: AllocOption
 
 /** "all" for parseNodes: the nodes with memory this thread may use. */
 export function parseNodes(text: string): number[] {
-  return parseNodeList(text, 'text', allNodes)
+  return parseIdList(text, 'text', allNodes)
 }
 
 let supported: boolean | undefined

@@ -2,7 +2,7 @@
 import { forEachElement, isArray, readProps } from './args'
 import { FLAGS, MODES, type Mode, type ModeFlag } from './constants'
 import { invalidType, invalidValue } from './errors'
-import { formatNodeList } from './nodes'
+import { formatIdList } from './ids'
 import { encodePolicy, type AllNodes, type Policy } from './policy'
 
 export interface OciMemoryPolicy {
@@ -54,7 +54,7 @@ export function fromOci(value: unknown, all: AllNodes): Policy {
 export function toOci(policy: Policy, all: AllNodes): OciMemoryPolicy {
   const encoded = encodePolicy(policy, 'policy', all)
   const out: OciMemoryPolicy = { mode: ociName(encoded.mode) }
-  if (encoded.nodes.length > 0) out.nodes = formatNodeList(encoded.nodes)
+  if (encoded.nodes.length > 0) out.nodes = formatIdList(encoded.nodes)
   const flags = FLAGS.filter(([, bit]) => (encoded.value & bit) !== 0).map(([f]) => ociFlagName(f))
   if (flags.length > 0) out.flags = flags
   return out

@@ -4,11 +4,11 @@ import { binding } from './binding'
 import { constants } from './constants'
 import { invalidType, invalidValue, outOfRange } from './errors'
 import { allNodes, fail, maxnodeIn, nativeMemory, newMask, type Memory } from './mempolicy'
-import { checkNodeId, fillMask } from './nodes'
+import { checkId, fillMask } from './ids'
 import { readNodes, type Nodes } from './policy'
 import { highestPossibleNode } from './topology'
+import { ENOENT } from './errno'
 
-const ENOENT = 2
 const PID_MAX = 0x7fffffff
 
 export interface MovePagesOptions {
@@ -59,7 +59,7 @@ function readMoveOptions(options: unknown): number {
 export async function movePages(memory: Memory, node: number, options?: MovePagesOptions): Promise<MovePagesResult> {
   const native = binding()
   const target = nativeMemory(memory)
-  checkNodeId(node, 'node', highestPossibleNode())
+  checkId(node, 'node', highestPossibleNode())
   const flags = readMoveOptions(options)
   const status = await native.movePages(target, node, flags)
   if (typeof status === 'number') fail(status, 'move_pages', { moveFlags: flags, nodes: [node] })

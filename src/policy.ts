@@ -3,7 +3,7 @@
 import { arrayLength, forEachElement, isArray, unreadable } from './args'
 import { FLAGS, MODE_FLAGS_MASK, MODES, constants, type Mode, type ModeFlag } from './constants'
 import { invalidType, invalidValue } from './errors'
-import { checkNodeId, parseNodeList } from './nodes'
+import { checkId, parseIdList } from './ids'
 import { highestPossibleNode } from './topology'
 
 /** A node id, a list of them, or node-list text such as "0-3,7" or "all". */
@@ -64,17 +64,17 @@ export function readNodes(value: unknown, name: string, all: AllNodes): readonly
   if (value === undefined) return []
   const highest = highestPossibleNode()
   if (typeof value === 'number') {
-    checkNodeId(value, name, highest)
+    checkId(value, name, highest)
     return [value]
   }
   if (typeof value === 'string') {
     if (value === lastText) return lastNodes
     let dynamic = false
-    const nodes = parseNodeList(value, name, () => {
+    const nodes = parseIdList(value, name, () => {
       dynamic = true
       return all()
     })
-    if (nodes.length > 0) checkNodeId(nodes[nodes.length - 1], name, highest)
+    if (nodes.length > 0) checkId(nodes[nodes.length - 1], name, highest)
     if (!dynamic) {
       lastText = value
       lastNodes = Object.freeze(nodes)
@@ -102,7 +102,7 @@ export function readNodes(value: unknown, name: string, all: AllNodes): readonly
         throw unreadable(`${name}[${k}]`, value, err)
       }
       // The element's name is only built for the error.
-      if (typeof id !== 'number' || !(id >= 0 && id <= highest) || !Number.isInteger(id)) checkNodeId(id, `${name}[${k}]`, highest)
+      if (typeof id !== 'number' || !(id >= 0 && id <= highest) || !Number.isInteger(id)) checkId(id, `${name}[${k}]`, highest)
       const node = id as number
       if (seen === undefined) {
         if (count === 0 || node > nodes[count - 1]!) {

@@ -9,16 +9,12 @@ import type { NativeBinding } from './binding'
 import { MempolicyError, errnoName } from './errors'
 import { hintFor, type HintContext } from './hints'
 import type { Encoded } from './policy'
+import { EAGAIN, EDEADLK, ESRCH, ETIMEDOUT } from './errno'
 
 /** How long a thread has to run the handler once signalled; one stopped or stuck in the kernel longer fails. */
 export const ANSWER_TIMEOUT_MS = 2000
 /** Passes over /proc/self/task before giving up on a process that keeps creating threads. */
 const MAX_PASSES = 64
-
-const ESRCH = 3
-const EAGAIN = 11
-const EDEADLK = 35
-const ETIMEDOUT = 110
 
 /** A thread that blocks the signal, so its handler cannot run: its policy is left as it was. */
 export interface SkippedThread {

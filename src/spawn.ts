@@ -14,9 +14,8 @@ import type { ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_
 import { forEachElement, isArray, isCodedError, unreadable } from './args'
 import { binding } from './binding'
 import { MempolicyError, invalidType, outOfRange } from './errors'
-import { allNodes, setMempolicy } from './mempolicy'
+import { allNodes, restoreThreadPolicy, saveThreadPolicy, setMempolicy } from './mempolicy'
 import { encodePolicy, type Policy } from './policy'
-import { highestPossibleNode } from './topology'
 
 /** More arguments than any exec accepts (its limit is a quarter of the stack limit, in bytes). */
 const MAX_ARGS = 2 ** 24
@@ -84,16 +83,14 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
  */
 export function underPolicy<T>(policy: Policy, fn: () => T): T {
   const native = binding()
-  const saved = new Uint32Array(Math.max(1, Math.ceil((highestPossibleNode() + 1) / 64)) * 2)
-  const bits = saved.length * 32
-  const mode = native.getMempolicy(saved, bits, undefined, 0, 0)
-  if (mode < 0) throw new MempolicyError(mode, 'get_mempolicy')
+  const saved = saveThreadPolicy(native)
+  if (typeof saved === 'number') throw new MempolicyError(saved, 'get_mempolicy')
   setMempolicy(policy)
   let result: T | undefined
   try {
     result = fn()
   } finally {
-    const rc = native.setMempolicy(mode, saved, bits + 1)
+    const rc = restoreThreadPolicy(native, saved)
     if (rc !== 0) {
       // Only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
       throw Object.assign(new MempolicyError(rc, 'set_mempolicy', "restoring the calling thread's policy after spawn failed; the child was started"), { child: result })

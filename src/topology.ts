@@ -1,6 +1,6 @@
 // What the machine has, from /sys/devices/system/node (KERNEL.md C2).
 import { readFileSync } from 'node:fs'
-import { MAX_NODE_ID, parseNodeList } from './nodes'
+import { MAX_NODE_ID, parseIdList } from './ids'
 
 const NODE_DIR = '/sys/devices/system/node'
 
@@ -33,7 +33,7 @@ function read(file: string): string | undefined {
 
 function list(file: string): number[] | undefined {
   const text = read(file)
-  return text === undefined ? undefined : parseNodeList(text, file, () => [])
+  return text === undefined ? undefined : parseIdList(text, file, () => [])
 }
 
 /** A sysfs node-state list; on a kernel without NUMA support every state is just node 0. */

@@ -6,9 +6,8 @@ import { isArray, readProps, unreadable } from './args'
 import { supportedPlatform, unsupported } from './binding'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
 import { hintFor } from './hints'
-import { formatNodeList } from './nodes'
-
-const ENOENT = 2
+import { formatIdList } from './ids'
+import { ENOENT } from './errno'
 
 /** The sysfs directory of the weights; exported for tests. */
 export const WEIGHTS_DIR = '/sys/kernel/mm/mempolicy/weighted_interleave'
@@ -108,7 +107,7 @@ export function setInterleaveWeights(weights: Record<number, number>): void {
     const node = Number(key)
     const path = files.get(node)
     if (path === undefined) {
-      throw invalidValue('weights', `may only name nodes that have an interleave weight (${formatNodeList(files.keys()) || 'none'}); node ${node} has none`, weights)
+      throw invalidValue('weights', `may only name nodes that have an interleave weight (${formatIdList(files.keys()) || 'none'}); node ${node} has none`, weights)
     }
     const weight: unknown = readProps(weights, [key], 'weights')[key]
     if (typeof weight !== 'number') throw invalidType(name, 'of type number', weight)

@@ -9,7 +9,7 @@ import { binding } from '../src/binding'
 import { constants } from '../src/constants'
 import { invalidValue, outOfRange } from '../src/errors'
 import { alloc, formatNodes, getMempolicy, mbind, memsAllowed, nodeOf, pageSize, parseNodes, policyOf, setMempolicy } from '../src/index'
-import { MAX_NODE_ID } from '../src/nodes'
+import { MAX_NODE_ID, maskWords } from '../src/ids'
 import { encodePolicy } from '../src/policy'
 import { highestPossibleNode } from '../src/topology'
 import { keepingPolicy } from './kernel-view'
@@ -18,7 +18,7 @@ const RUNS = Number(process.env.MEMPOLICY_FUZZ_RUNS ?? 300)
 const P = pageSize
 const node = memsAllowed()[0]!
 
-/** parseNodeList as it was before it was made fast: a RegExp per space, closures, push per id. */
+/** parseIdList as it was before it was made fast: a RegExp per space, closures, push per id. */
 function referenceParse(text: string, name: string, resolveAll: () => number[]): number[] {
   const SPACE = /\s/
   const n = text.length
@@ -214,7 +214,7 @@ describe('the addon\'s fast forms', () => {
 
   it('takes a nodemask as an ArrayBuffer or as the Uint32Array over it, and refuses partial words', () => {
     keepingPolicy(() => {
-      const words = Math.ceil((highestPossibleNode() + 1) / 64)
+      const words = maskWords(highestPossibleNode())
       const buffer = new ArrayBuffer(words * 8)
       new Uint32Array(buffer)[node >>> 5] = 1 << (node & 31)
       expect(native.setMempolicy(constants.MPOL_BIND, buffer, maxnode(words) + 1)).toBe(0)
@@ -232,7 +232,7 @@ describe('the addon\'s fast forms', () => {
 
   it('answers threadPolicy, rangePolicy and nodeOf as getMempolicy does with the same flags', () => {
     keepingPolicy(() => {
-      const words = Math.ceil((highestPossibleNode() + 1) / 64)
+      const words = maskWords(highestPossibleNode())
       const a = new ArrayBuffer(words * 8)
       const b = new Uint32Array(words * 2)
       setMempolicy({ mode: 'interleave', nodes: [node] })
