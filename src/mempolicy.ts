@@ -181,6 +181,15 @@ export function memsAllowed(): number[] {
   return maskIds(m)
 }
 
+/**
+ * get_mempolicy(MPOL_F_NODE) with no address: the node the calling thread's interleave (or
+ * weighted-interleave) policy allocates on next; undefined under any other policy (EINVAL).
+ */
+export function interleaveNext(): number | undefined {
+  const rc = binding().getMempolicy(null, 0, undefined, 0, constants.MPOL_F_NODE)
+  return rc < 0 ? undefined : rc
+}
+
 function readOptions(options: unknown): number {
   if (options === undefined) return 0
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
