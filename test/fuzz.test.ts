@@ -343,7 +343,19 @@ function call(label: string, fn: (...args: unknown[]) => unknown, args: Thunk[])
 
 const params = { numRuns: RUNS, endOnFailure: true }
 
+// The exports given hostile arguments here; the last test checks every function export is one of
+// them or is named in UNFUZZED with the reason, so a new export cannot be missed.
+const fuzzed = new Set<string>()
+
+/** Exports that take no arguments (or are a class) have nothing hostile to be given. */
+const UNFUZZED: Readonly<Record<string, string>> = {
+  isSupported: 'no arguments', getMempolicy: 'no arguments', memsAllowed: 'no arguments', topology: 'no arguments',
+  capabilities: 'no arguments', interleaveWeights: 'no arguments', interleaveWeightsAuto: 'no arguments',
+  MempolicyError: 'a class the package constructs itself',
+}
+
 function property(name: string, arbs: fc.Arbitrary<Thunk>[], fn: (...args: unknown[]) => unknown): void {
+  fuzzed.add(name.split(' ')[0]!)
   it(name, () => {
     fresh()
     fc.assert(fc.property(fc.tuple(...arbs), (args) => {
@@ -353,6 +365,7 @@ function property(name: string, arbs: fc.Arbitrary<Thunk>[], fn: (...args: unkno
 }
 
 function asyncProperty(name: string, arbs: fc.Arbitrary<Thunk>[], fn: (...args: unknown[]) => unknown, runs = RUNS): void {
+  fuzzed.add(name.split(' ')[0]!)
   it(name, async () => {
     fresh()
     await fc.assert(fc.asyncProperty(fc.tuple(...arbs), async (args) => {
@@ -427,6 +440,7 @@ describe('hostile arguments: no crash, coded errors, nothing changed on rejectio
     nodesArb, nodesArb,
   ], (pid, from, to) => mp.migratePages(pid as never, from as never, to as never), Math.ceil(RUNS / 2))
 
+  fuzzed.add('spawn')
   it('spawn (of this node binary only, never a random program)', () => {
     fresh()
     // The command is always this node binary running nothing (or not a string at all): never a random program.
@@ -447,6 +461,7 @@ describe('hostile arguments: no crash, coded errors, nothing changed on rejectio
     }), { ...params, numRuns: Math.ceil(RUNS / 3) })
   })
 
+  fuzzed.add('setInterleaveWeights').add('setInterleaveWeightsAuto')
   it('setInterleaveWeights and setInterleaveWeightsAuto reject what is not weights, and write nothing', () => {
     fresh()
     // Only values that can never be valid weights: these calls write to sysfs for the whole machine.
@@ -524,5 +539,14 @@ describe('what was validated is what reaches the kernel', () => {
     expect(() => mp.mbind(view, { mode: 'bind', nodes: [node] })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }) as never)
     expect(() => mp.nodeOf(view)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }) as never)
     expect(rangePolicies().sort()).toEqual(before)
+  })
+})
+
+describe('coverage', () => {
+  it('gives hostile arguments to every function the package exports (or says why not)', () => {
+    const functions = Object.keys(mp).filter((k) => typeof (mp as Record<string, unknown>)[k] === 'function')
+    const missed = functions.filter((k) => !fuzzed.has(k) && UNFUZZED[k] === undefined)
+    expect(missed, 'exports with no property test here: add one, or a reason in UNFUZZED').toEqual([])
+    expect(Object.keys(UNFUZZED).filter((k) => !functions.includes(k)), 'UNFUZZED names what is not exported').toEqual([])
   })
 })

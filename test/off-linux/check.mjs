@@ -43,12 +43,25 @@ const CALLS = {
   migratePages: [process.pid, '0', '0'],
   interleaveWeights: [],
   setInterleaveWeights: [{ 0: 1 }],
+  interleaveWeightsAuto: [],
+  setInterleaveWeightsAuto: [true],
+  capabilities: [],
+  spawn: [process.execPath, ['-e', '0'], { mempolicy: { mode: 'default' }, stdio: 'ignore' }],
 }
+/** Exports that work everywhere, checked below. */
+const PURE = ['formatNodes', 'parseNodes', 'fromOci', 'toOci', 'isSupported', 'MempolicyError']
+
+// Fail closed: a function export that is in neither list has no off-Linux check at all.
+check('every export checked', () => assert.deepEqual(
+  Object.keys(cjs).filter((k) => typeof cjs[k] === 'function' && !(k in CALLS) && !PURE.includes(k)), []))
 
 for (const [label, mp] of [['import', esm], ['require', cjs]]) {
   check(`${label} isSupported()`, () => assert.equal(mp.isSupported(), false))
   for (const [name, args] of Object.entries(CALLS)) {
-    if (typeof mp[name] !== 'function') continue
+    if (typeof mp[name] !== 'function') {
+      check(`${label} ${name}`, () => assert.fail('is not exported'))
+      continue
+    }
     let thrown
     try {
       const result = mp[name](...args)
@@ -75,8 +88,12 @@ for (const [label, mp] of [['import', esm], ['require', cjs]]) {
     assert.equal(mp.constants.MPOL_BIND, 2)
     assert.equal(typeof mp.pageSize, 'number')
   })
+  check(`${label} fromOci() and toOci()`, () => {
+    assert.deepEqual(mp.fromOci({ mode: 'MPOL_BIND', nodes: '0' }), { mode: 'bind', nodes: [0] })
+    assert.deepEqual(mp.toOci({ mode: 'bind', nodes: [0] }), { mode: 'MPOL_BIND', nodes: '0' })
+  })
   check(`${label} MempolicyError`, () => assert.equal(typeof mp.MempolicyError, 'function'))
-  if (label === 'import') report.pure.push('formatNodes', 'parseNodes', 'constants', 'pageSize')
+  if (label === 'import') report.pure.push('formatNodes', 'parseNodes', 'fromOci', 'toOci', 'constants', 'pageSize')
 }
 
 if (failures.length) {

@@ -9,7 +9,20 @@ const { Worker } = require('node:worker_threads')
 
 const root = path.join(__dirname, '..', '..')
 const mp = require(path.join(root, 'dist', 'index.js'))
-const native = require(path.join(root, 'dist', 'binding.js')).binding()
+const binding = require(path.join(root, 'dist', 'binding.js'))
+// Every native export must be called here (checked at the end against the addon's own list, so an
+// export added later cannot go unexercised): calls go through a recorder.
+const called = new Set()
+const native = new Proxy(binding.binding(), {
+  get(target, key) {
+    const value = Reflect.get(target, key)
+    if (typeof value !== 'function') return value
+    return (...args) => {
+      called.add(key)
+      return Reflect.apply(value, target, args)
+    }
+  },
+})
 
 const ROUNDS = Number(process.env.MEMPOLICY_EXERCISE_ROUNDS || 200)
 const P = mp.pageSize
@@ -75,6 +88,9 @@ async function round(i) {
   swallow(() => native.setMempolicy(MPOL_BIND, new Uint32Array(3), 2))
   swallow(() => native.setMempolicy('x', {}, -1))
   native.getMempolicy(mask, maskWords * 64, undefined, 0, 0)
+  native.threadPolicy(mask)
+  native.threadPolicy(mask.buffer)
+  swallow(() => native.threadPolicy(new Uint32Array(3)))
   native.getMempolicy(null, 0, undefined, 0, 0)
   native.getMempolicy(mask, maskWords * 64, undefined, 0, 0xf0)
   swallow(() => native.getMempolicy(mask, maskWords * 64, undefined, 0, 0xff))
@@ -95,6 +111,10 @@ async function round(i) {
     native.getMempolicy(null, 0, memory, 5 * P, 3)
     native.setHomeNode(memory, node)
     native.pageNodes(memory)
+    native.rangePolicy(mask, memory)
+    native.nodeOf(memory, 0)
+    native.nodeOf(memory, 5 * P + 3)
+    swallow(() => native.rangePolicy(new Uint32Array(3), memory))
     swallow(() => mp.mbind(memory, { mode: 'default' }))
     await swallow(() => mp.mbindAsync(memory, { mode: 'bind', nodes: [node] }, { move: true }))
     await swallow(() => mp.movePages(memory, node))
@@ -120,6 +140,8 @@ async function round(i) {
   }
   pending.push(swallow(() => mp.migratePages(0, [node], [node])))
   pending.push(swallow(() => mp.migratePages(0x7ffffffe, [node], [node])))
+  pending.push(native.migratePages(0, mask, mask, maxnode))
+  pending.push(swallow(() => native.migratePages(0, mask, null, maxnode + 64)))
   native.migratePagesSync(0, mask, mask, maxnode)
   native.migratePagesSync(0, null, null, 0)
   if (typeof globalThis.gc === 'function' && i % 10 === 0) globalThis.gc()
@@ -166,7 +188,9 @@ async function main() {
   for (let i = 0; i < workers; i++) await inWorker(i % 2 === 1)
   if (typeof globalThis.gc === 'function') globalThis.gc()
   await new Promise((resolve) => setImmediate(resolve))
-  console.log(`exercised ${ROUNDS} rounds`)
+  const missed = binding.nativeFunctions.filter((name) => !called.has(name))
+  if (missed.length > 0) throw new Error(`native exports never exercised: ${missed.join(', ')} (add them to round())`)
+  console.log(`exercised ${ROUNDS} rounds of all ${binding.nativeFunctions.length} native exports`)
 }
 
 main().catch((err) => {
