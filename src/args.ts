@@ -5,7 +5,8 @@
 // TypeError with code ERR_INVALID_ARG_VALUE whose `cause` is what was thrown, so every failure of the
 // package is an Error with a code.
 import { types } from 'node:util'
-import { invalidValue } from './errors'
+import { invalidValue, unknownProperty } from './errors'
+import { closest, didYouMean } from './suggest'
 
 const apply = Reflect.apply
 const getter = (proto: object, key: string): (() => number) => Object.getOwnPropertyDescriptor(proto, key)!.get as () => number
@@ -41,6 +42,57 @@ export function readProps<K extends string>(object: object, keys: readonly K[], 
     }
   }
   return out
+}
+
+/**
+ * Whether `key`, met by for...in over `object`, is one of the object's own properties. An ordinary
+ * object answers without running any code of the caller's; a Proxy would run its trap a second
+ * time for the key, so for a Proxy every key for...in listed counts as its own.
+ */
+export function isOwnKey(object: object, key: string): boolean {
+  return types.isProxy(object) || Object.prototype.hasOwnProperty.call(object, key)
+}
+
+/** The properties an options object may have, with the names a misspelling most likely means. */
+export interface KnownKeys {
+  readonly names: readonly string[]
+  readonly set: ReadonlySet<string>
+  /** Squashed names from elsewhere (see suggest.ts) -> the property meant. */
+  readonly aliases?: ReadonlyMap<string, string>
+  /** What to call the names in a message, where listing them all would be too long. */
+  readonly summary?: string
+}
+
+export function knownKeys(names: readonly string[], aliases?: Record<string, string>, summary?: string): KnownKeys {
+  return Object.freeze({ names, set: new Set(names), aliases: aliases === undefined ? undefined : new Map(Object.entries(aliases)), summary })
+}
+
+/** The error for an own property that `known` does not list, naming the one most likely meant. */
+export function unknownKey(name: string, key: string, known: KnownKeys, hint?: string): TypeError {
+  return unknownProperty(name, key, known.summary ?? known.names, hint ?? didYouMean(closest(key, known.names, known.aliases)))
+}
+
+/**
+ * Throws ERR_INVALID_ARG_VALUE when `object` has an own enumerable property that `known` does not
+ * list: a misspelled option is an error, never silently ignored. for...in makes no array (V8 walks
+ * the shape's cached keys), so the check costs little on the calls made in loops; an inherited
+ * property is not the caller's mistake and is passed over. Runs no caller code on an ordinary
+ * object; on a Proxy, its ownKeys trap once and its getOwnPropertyDescriptor trap once per key.
+ * Values are never read here.
+ */
+export function checkKeys(object: object, known: KnownKeys, name: string): void {
+  let unknown: string | undefined
+  try {
+    for (const key in object) {
+      if (!known.set.has(key) && isOwnKey(object, key)) {
+        unknown = key
+        break
+      }
+    }
+  } catch (err) {
+    throw unreadable(name, object, err)
+  }
+  if (unknown !== undefined) throw unknownKey(name, unknown, known)
 }
 
 /** Array.isArray that never throws: a revoked Proxy is not an array here. */

@@ -31,17 +31,48 @@ export function describe(value: unknown): string {
   }
 }
 
-export function invalidType(name: string, expected: string, value: unknown): TypeError {
-  return argError(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`), 'ERR_INVALID_ARG_TYPE')
+/** `text` as a quoted name in a message: 'nodes', escaped, at most 40 characters. */
+export function quote(text: string): string {
+  const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text
+  return `'${JSON.stringify(shown).slice(1, -1).replace(/'/g, "\\'")}'`
 }
 
-export function invalidValue(name: string, rule: string, value: unknown): TypeError {
-  return argError(new TypeError(`The argument '${name}' ${rule}. Received ${describe(value)}`), 'ERR_INVALID_ARG_VALUE')
+/** `hint` (what to do, e.g. "Did you mean 'bind'?") ends the message, after what was received. */
+function ending(hint: string | undefined): string {
+  return hint === undefined || hint === '' ? '' : `. ${hint}`
 }
 
-export function outOfRange(name: string, range: string, value: unknown): RangeError {
+export function invalidType(name: string, expected: string, value: unknown, hint?: string): TypeError {
+  return argError(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}${ending(hint)}`), 'ERR_INVALID_ARG_TYPE')
+}
+
+export function invalidValue(name: string, rule: string, value: unknown, hint?: string): TypeError {
+  return argError(new TypeError(`The argument '${name}' ${rule}. Received ${describe(value)}${ending(hint)}`), 'ERR_INVALID_ARG_VALUE')
+}
+
+/**
+ * An object with a property the call does not read (a misspelling would otherwise be ignored):
+ * "The argument 'options' may only have the properties 'strict', 'move' and 'moveAll'. Received the
+ * property 'moveall'. Did you mean 'moveAll'?"
+ */
+export function unknownProperty(name: string, key: string, known: readonly string[] | string, hint?: string): TypeError {
+  if (typeof known === 'string') {
+    return argError(new TypeError(`The argument '${name}' may only have ${known}. Received the property ${quote(key)}${ending(hint)}`), 'ERR_INVALID_ARG_VALUE')
+  }
+  const list = known.length === 1 ? quote(known[0]!) : `${known.slice(0, -1).map(quote).join(', ')} and ${quote(known[known.length - 1]!)}`
+  const only = known.length === 1 ? 'the property' : 'the properties'
+  return argError(new TypeError(`The argument '${name}' may only have ${only} ${list}. Received the property ${quote(key)}${ending(hint)}`),
+    'ERR_INVALID_ARG_VALUE')
+}
+
+export function outOfRange(name: string, range: string, value: unknown, hint?: string): RangeError {
   const shown = typeof value === 'number' || typeof value === 'bigint' ? String(value) : describe(value)
-  return argError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE')
+  return argError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}${ending(hint)}`), 'ERR_OUT_OF_RANGE')
+}
+
+/** outOfRange with what was received described in words ('a detached ArrayBuffer'). */
+export function outOfRangeAs(name: string, range: string, received: string, hint?: string): RangeError {
+  return argError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${received}${ending(hint)}`), 'ERR_OUT_OF_RANGE')
 }
 
 let errorMap: Map<number, [string, string]> | undefined

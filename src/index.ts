@@ -30,7 +30,7 @@ export function formatNodes(nodes: Iterable<number>): string {
 
 /** A Policy from an OCI runtime-spec `linux.memoryPolicy` object, validated. */
 export function fromOci(value: unknown): Policy {
-  return oci.fromOci(value, allNodes)
+  return oci.fromOci(value)
 }
 
 /** The OCI runtime-spec `linux.memoryPolicy` form of a policy. */

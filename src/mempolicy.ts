@@ -2,14 +2,17 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { readFileSync } from 'node:fs'
 import { types } from 'node:util'
-import { byteLengthOf, readProps, unreadable } from './args'
+import { remember } from './allocated'
+import { byteLengthOf, checkKeys, knownKeys, readProps, unreadable } from './args'
 import { binding, loaded, type NativeBinding, type NativeMemory } from './binding'
 import { constants } from './constants'
-import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
+import { MempolicyError, invalidType, invalidValue, outOfRange, quote } from './errors'
 import { hintFor, type HintContext } from './hints'
 import { checkId, fillMask, maskIds, maskWords, parseIdList } from './ids'
+import { noWholePage as describeNoWholePage } from './memory'
 import { decodePolicy, encodePolicy, type Encoded, type Policy, type PolicyInfo } from './policy'
 import { setProcessPolicy, type ProcessPolicyResult } from './process'
+import { closest, didYouMean } from './suggest'
 import { highestPossibleNode, nodeState } from './topology'
 
 export type Memory = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
@@ -56,6 +59,35 @@ function mask(): Uint32Array {
 /** The ArrayBuffer under mask(): call mask() first. */
 function maskBuffer(): ArrayBuffer {
   return scratchBuffer!
+}
+
+/**
+ * The mask to hand the kernel for `encoded`: the scratch one, filled; or, for ids past the possible
+ * nodes (only 'static-nodes' and 'relative-nodes' allow them, up to the kernel's nodemask width), a
+ * mask of its own wide enough for them. `maxnode` goes with it.
+ */
+interface WideMask {
+  mask: Uint32Array
+  maxnode: number
+}
+
+const ID_FLAGS = constants.MPOL_F_STATIC_NODES | constants.MPOL_F_RELATIVE_NODES
+
+/** Fills the scratch mask, or returns a wider one when the ids need it (see WideMask). */
+function fillFor(encoded: Encoded): WideMask | undefined {
+  const m = mask()
+  if ((encoded.value & ID_FLAGS) !== 0) {
+    let highest = -1
+    for (const id of encoded.nodes) if (id > highest) highest = id
+    if (highest >= words * 64) {
+      const wideWords = maskWords(highest)
+      const wide = new Uint32Array(wideWords * 2)
+      fillMask(wide, encoded.nodes)
+      return { mask: wide, maxnode: wideWords * 64 + 1 }
+    }
+  }
+  fillMask(m, encoded.nodes)
+  return undefined
 }
 
 /** A fresh nodemask of the same size as the scratch one, for calls that need more than one mask. */
@@ -125,8 +157,10 @@ export function nativeMemory(memory: unknown, name = 'memory'): NativeMemory {
   throw invalidType(name, 'an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer', memory)
 }
 
-function noWholePage(memory: NativeMemory): RangeError {
-  return outOfRange('memory.byteLength', `at least one whole page (${pageSize} bytes, page-aligned) inside the memory`, byteLengthOf(memory))
+/** What mbind, policyOf and setHomeNode say about memory with no whole page inside. */
+function noWholePage(memory: NativeMemory, call: 'mbind' | 'mbindAsync' | 'policyOf' | 'setHomeNode'): RangeError {
+  const acts = call === 'policyOf' ? 'reads the policy of the first whole page inside the memory' : 'acts only on the whole pages inside the memory'
+  return describeNoWholePage(memory, binding(), pageSize, call, acts)
 }
 
 export interface SetMempolicyOptions {
@@ -137,12 +171,25 @@ export interface SetMempolicyOptions {
   scope?: 'thread' | 'process'
 }
 
+const SCOPE_KEYS = knownKeys(['scope'], {
+  process: 'scope', thread: 'scope', wholeprocess: 'scope', allthreads: 'scope', global: 'scope', processwide: 'scope', threads: 'scope',
+})
+const SCOPES = ['thread', 'process']
+const SCOPE_ALIASES = new Map([
+  ['all', 'process'], ['allthreads', 'process'], ['global', 'process'], ['wholeprocess', 'process'], ['processwide', 'process'], ['proc', 'process'],
+  ['self', 'thread'], ['current', 'thread'], ['calling', 'thread'], ['task', 'thread'], ['local', 'thread'],
+])
+
 function readScope(options: unknown): 'thread' | 'process' {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
+  if (options === null || typeof options !== 'object') {
+    const hint = typeof options === 'string' ? didYouMean(`{ scope: ${quote(closest(options, SCOPES, SCOPE_ALIASES) ?? options)} }`) : undefined
+    throw invalidType('options', "an object such as { scope: 'process' }", options, hint)
+  }
   const { scope } = readProps(options, ['scope'], 'options')
+  checkKeys(options, SCOPE_KEYS, 'options')
   if (scope === undefined || scope === 'thread' || scope === 'process') return scope ?? 'thread'
-  if (typeof scope !== 'string') throw invalidType('options.scope', 'of type string', scope)
-  throw invalidValue('options.scope', "must be 'thread' or 'process'", scope)
+  if (typeof scope !== 'string') throw invalidType('options.scope', 'of type string', scope, typeof scope === 'boolean' ? "Write scope: 'process' or scope: 'thread'" : undefined)
+  throw invalidValue('options.scope', "must be 'thread' or 'process'", scope, didYouMean(closest(scope, SCOPES, SCOPE_ALIASES)))
 }
 
 /**
@@ -151,14 +198,17 @@ function readScope(options: unknown): 'thread' | 'process' {
  */
 export function setMempolicy(policy: Policy, options: SetMempolicyOptions & { scope: 'process' }): ProcessPolicyResult
 export function setMempolicy(policy: Policy, options?: SetMempolicyOptions & { scope?: 'thread' }): void
+/** The scope known only when run: what it returns says which (undefined for 'thread'). */
+export function setMempolicy(policy: Policy, options?: SetMempolicyOptions): ProcessPolicyResult | undefined
 export function setMempolicy(policy: Policy, options?: SetMempolicyOptions): ProcessPolicyResult | undefined {
   const native = binding()
   const encoded = encode(policy, 'policy')
   const wholeProcess = options !== undefined && readScope(options) === 'process'
-  const m = mask()
-  fillMask(m, encoded.nodes)
-  if (wholeProcess) return setProcessPolicy(native, encoded, m, maxnodeIn(), fail)
-  const rc = native.setMempolicy(encoded.value, maskBuffer(), maxnodeIn())
+  const wide = fillFor(encoded)
+  if (wholeProcess) return setProcessPolicy(native, encoded, wide?.mask ?? mask(), wide?.maxnode ?? maxnodeIn(), fail)
+  const rc = wide === undefined
+    ? native.setMempolicy(encoded.value, maskBuffer(), maxnodeIn())
+    : native.setMempolicy(encoded.value, wide.mask, wide.maxnode)
   if (rc !== 0) fail(rc, 'set_mempolicy', { policy: encoded })
   return undefined
 }
@@ -190,9 +240,17 @@ export function interleaveNext(): number | undefined {
   return rc < 0 ? undefined : rc
 }
 
+const MBIND_KEYS = knownKeys(['strict', 'move', 'moveAll'], {
+  mpolmfstrict: 'strict', mpolmfmove: 'move', mpolmfmoveall: 'moveAll', moveshared: 'moveAll', all: 'moveAll', migrate: 'move',
+  movepages: 'move', force: 'moveAll', mode: 'move',
+})
+
 function readOptions(options: unknown): number {
   if (options === undefined) return 0
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', 'an object such as { move: true }', options,
+      typeof options === 'number' ? 'MPOL_MF_* numbers are not taken here: write { strict, move, moveAll } as booleans' : undefined)
+  }
   // Each property read once, in this order, as args.readProps reads them (without its record object).
   let strict: unknown
   let move: unknown
@@ -207,6 +265,7 @@ function readOptions(options: unknown): number {
   } catch (err) {
     throw unreadable(`options.${reading}`, options, err)
   }
+  checkKeys(options, MBIND_KEYS, 'options')
   let flags = 0
   if (strict !== undefined) {
     if (typeof strict !== 'boolean') throw invalidType('options.strict', 'of type boolean', strict)
@@ -229,20 +288,21 @@ interface MbindCall {
   target: NativeMemory
   encoded: Encoded
   flags: number
+  wide: WideMask | undefined
 }
 
 function prepareMbind(memory: Memory, policy: Policy, options: MbindOptions | undefined): MbindCall {
   const target = nativeMemory(memory)
   const encoded = encode(policy, 'policy')
   const flags = readOptions(options)
-  fillMask(mask(), encoded.nodes)
-  return { target, encoded, flags }
+  const wide = fillFor(encoded)
+  return { target, encoded, flags, wide }
 }
 
 /** mbind and mbindAsync, after the native call: one result mapping. */
-function mbindResult(native: NativeBinding, call: MbindCall, rc: number): Span {
+function mbindResult(native: NativeBinding, call: MbindCall, rc: number, name: 'mbind' | 'mbindAsync'): Span {
   if (rc < 0) {
-    if (rc === native.noWholePage) throw noWholePage(call.target)
+    if (rc === native.noWholePage) throw noWholePage(call.target, name)
     fail(rc, 'mbind', { policy: call.encoded, moveFlags: call.flags })
   }
   // The addon gives the span as offset + length (binding.ts): no second read of the memory's length.
@@ -257,7 +317,10 @@ function mbindResult(native: NativeBinding, call: MbindCall, rc: number): Span {
 export function mbind(memory: Memory, policy: Policy, options?: MbindOptions): Span {
   const native = binding()
   const call = prepareMbind(memory, policy, options)
-  return mbindResult(native, call, native.mbind(call.target, call.encoded.value, maskBuffer(), maxnodeIn(), call.flags))
+  const rc = call.wide === undefined
+    ? native.mbind(call.target, call.encoded.value, maskBuffer(), maxnodeIn(), call.flags)
+    : native.mbind(call.target, call.encoded.value, call.wide.mask, call.wide.maxnode, call.flags)
+  return mbindResult(native, call, rc, 'mbind')
 }
 
 /**
@@ -268,7 +331,8 @@ export async function mbindAsync(memory: Memory, policy: Policy, options?: Mbind
   const native = binding()
   const call = prepareMbind(memory, policy, options)
   // The native call copies the scratch nodemask before it returns, so the next call may reuse it.
-  return mbindResult(native, call, await native.mbindAsync(call.target, call.encoded.value, mask(), maxnodeIn(), call.flags))
+  const rc = await native.mbindAsync(call.target, call.encoded.value, call.wide?.mask ?? mask(), call.wide?.maxnode ?? maxnodeIn(), call.flags)
+  return mbindResult(native, call, rc, 'mbindAsync')
 }
 
 /** The range policy of the first whole page of `memory` (get_mempolicy MPOL_F_ADDR); 'default' if it has none. */
@@ -278,7 +342,7 @@ export function policyOf(memory: Memory): PolicyInfo {
   const m = mask()
   const rc = native.rangePolicy(maskBuffer(), target)
   if (rc < 0) {
-    if (rc === native.noWholePage) throw noWholePage(target)
+    if (rc === native.noWholePage) throw noWholePage(target, 'policyOf')
     fail(rc, 'get_mempolicy')
   }
   return decodePolicy(rc, maskIds(m))
@@ -310,9 +374,30 @@ export function setHomeNode(memory: Memory, node: number): void {
   checkId(node, 'node', highestPossibleNode())
   const rc = native.setHomeNode(target, node)
   if (rc < 0) {
-    if (rc === native.noWholePage) throw noWholePage(target)
+    if (rc === native.noWholePage) throw noWholePage(target, 'setHomeNode')
     fail(rc, 'set_mempolicy_home_node')
   }
+}
+
+const ALLOC_KEYS = knownKeys(['hugePages'], {
+  huge: 'hugePages', hugepage: 'hugePages', thp: 'hugePages', transparenthugepages: 'hugePages', transparenthugepage: 'hugePages',
+  madvise: 'hugePages', hugetlb: 'hugePages', largepages: 'hugePages', largepage: 'hugePages',
+})
+
+/** alloc's options: -1 (leave transparent huge pages to the system), 0 (refuse them) or 1 (ask for them). */
+function readAllocOptions(options: unknown): number {
+  if (options === undefined) return -1
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', 'an object such as { hugePages: true }', options,
+      typeof options === 'boolean' ? `Write { hugePages: ${options} }` : undefined)
+  }
+  const { hugePages } = readProps(options, ['hugePages'], 'options')
+  checkKeys(options, ALLOC_KEYS, 'options')
+  if (hugePages !== undefined && typeof hugePages !== 'boolean') {
+    throw invalidType('options.hugePages', 'of type boolean', hugePages,
+      typeof hugePages === 'string' ? "true asks for transparent huge pages (madvise), false refuses them; leave it out for the system's setting" : undefined)
+  }
+  return hugePages === undefined ? -1 : hugePages ? 1 : 0
 }
 
 let hugePageSize: number | undefined
@@ -335,19 +420,22 @@ function pmdSize(): number {
 export function alloc(byteLength: number, policy?: Policy, options?: AllocOptions): Uint8Array {
   const native = binding()
   if (typeof byteLength !== 'number') throw invalidType('byteLength', 'of type number', byteLength)
-  // An ArrayBuffer can be no longer than a Buffer (buffer.constants.MAX_LENGTH: 4 GiB on Node 20).
+  // The returned Uint8Array can be no longer than this Node.js allows (buffer.constants.MAX_LENGTH:
+  // 4 GiB on Node 20, 2 ** 53 - 1 on Node 22 and later, where mmap sets the real limit).
   if (!Number.isSafeInteger(byteLength) || byteLength < 1 || byteLength > bufferConstants.MAX_LENGTH) {
-    throw outOfRange('byteLength', `an integer from 1 to ${bufferConstants.MAX_LENGTH}`, byteLength)
+    throw outOfRange('byteLength', `an integer from 1 to ${bufferConstants.MAX_LENGTH} (the longest Uint8Array this Node.js ${process.version} allows)`, byteLength,
+      Number.isSafeInteger(byteLength) && byteLength > bufferConstants.MAX_LENGTH
+        ? 'Node.js 22 and later allow longer ones; here, split the memory over several alloc() calls'
+        : byteLength === 0 ? 'There is no empty mapping: ask for at least one byte (a whole page is mapped)' : undefined)
   }
   const encoded = policy === undefined ? undefined : encode(policy, 'policy')
-  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options)
-  const { hugePages } = options === undefined ? { hugePages: undefined } : readProps(options, ['hugePages'], 'options')
-  if (hugePages !== undefined && typeof hugePages !== 'boolean') throw invalidType('options.hugePages', 'of type boolean', hugePages)
-  const m = mask()
-  if (encoded !== undefined) fillMask(m, encoded.nodes)
-  const huge = hugePages === undefined ? -1 : hugePages ? 1 : 0
-  const result = native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
+  const huge = readAllocOptions(options)
+  const wide = encoded === undefined ? undefined : fillFor(encoded)
+  const result = wide === undefined
+    ? native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
+    : native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded!.value, wide.mask, wide.maxnode)
   if (!(result instanceof ArrayBuffer)) fail(result.errno, result.syscall, { policy: encoded })
+  remember(result)
   return new Uint8Array(result)
 }
 

@@ -1,5 +1,5 @@
 // Where pages live and moving them: move_pages (query and move) and migrate_pages (KERNEL.md A9).
-import { readProps } from './args'
+import { checkKeys, knownKeys, readProps } from './args'
 import { binding } from './binding'
 import { constants } from './constants'
 import { invalidType, invalidValue, outOfRange } from './errors'
@@ -41,10 +41,17 @@ export function pageNodes(memory: Memory): Int32Array {
   return result
 }
 
+const MOVE_KEYS = knownKeys(['all'], {
+  moveall: 'all', mpolmfmoveall: 'all', shared: 'all', moveshared: 'all', force: 'all', allpages: 'all',
+})
+
 function readMoveOptions(options: unknown): number {
   if (options === undefined) return constants.MPOL_MF_MOVE
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', 'an object such as { all: true }', options, typeof options === 'boolean' ? `Write { all: ${options} }` : undefined)
+  }
   const { all } = readProps(options, ['all'], 'options')
+  checkKeys(options, MOVE_KEYS, 'options')
   if (all !== undefined && typeof all !== 'boolean') throw invalidType('options.all', 'of type boolean', all)
   return all === true ? constants.MPOL_MF_MOVE_ALL : constants.MPOL_MF_MOVE
 }

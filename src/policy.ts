@@ -1,26 +1,44 @@
-// Policy validation (CONTRACT.md "Validation rules"), encoding to the kernel's mode|flags and
-// nodemask, and decoding of what get_mempolicy returns.
-import { arrayLength, forEachElement, isArray, unreadable } from './args'
+// Policy validation (docs/validation.md), encoding to the kernel's mode|flags and nodemask, and
+// decoding of what get_mempolicy returns.
+import { readFileSync } from 'node:fs'
+import { arrayLength, forEachElement, isArray, isOwnKey, knownKeys, unknownKey, unreadable } from './args'
 import { FLAGS, MODE_FLAGS_MASK, MODES, constants, type Mode, type ModeFlag } from './constants'
-import { invalidType, invalidValue } from './errors'
-import { checkId, parseIdList } from './ids'
+import { invalidType, invalidValue, outOfRange, quote } from './errors'
+import { MAX_NODE_ID, parseIdList } from './ids'
+import { didYouMean, isFlagName, isModeName, mbindOptionName, suggestFlag, suggestMode } from './suggest'
 import { highestPossibleNode } from './topology'
 
 /** A node id, a list of them, or node-list text such as "0-3,7" or "all". */
 export type Nodes = number | readonly number[] | string
 
-export interface Policy {
-  mode: Mode
-  nodes?: Nodes
-  flags?: readonly ModeFlag[]
-}
+/** No nodes: what 'default' and 'local' take (an empty list or text is the same as none). */
+type NoNodes = readonly never[] | ''
 
-export interface PolicyInfo {
-  mode: Mode
-  /** Ascending, unique. */
-  nodes: number[]
-  flags: ModeFlag[]
-}
+/** The flags of modes other than 'bind' and 'preferred-many', which take no 'numa-balancing' (rule 6). */
+type NodeFlag = 'static-nodes' | 'relative-nodes'
+
+/**
+ * A memory policy. The union carries the validation rules the compiler can check: 'default' and
+ * 'local' take no nodes and no flags; 'bind', 'interleave', 'preferred-many' and
+ * 'weighted-interleave' need nodes; 'numa-balancing' goes only with 'bind' and 'preferred-many'.
+ * The rest (node ids, empty lists, node-list text, 'static-nodes' with 'relative-nodes', flags of
+ * 'preferred' without nodes) is checked when called (docs/validation.md). One member per mode, so
+ * that a policy whose mode is a union ('bind' | 'interleave') is checked mode by mode.
+ */
+export type Policy =
+  | { mode: 'default' | 'local'; nodes?: NoNodes; flags?: readonly never[] }
+  | { mode: 'preferred'; nodes?: Nodes; flags?: readonly NodeFlag[] }
+  | { mode: 'interleave' | 'weighted-interleave'; nodes: Nodes; flags?: readonly NodeFlag[] }
+  | { mode: 'bind' | 'preferred-many'; nodes: Nodes; flags?: readonly ModeFlag[] }
+
+/**
+ * A policy as the kernel reports it (getMempolicy, policyOf): nodes ascending and unique, flags in
+ * the order of ModeFlag. Every PolicyInfo is a Policy, so it can be set again as it is.
+ */
+export type PolicyInfo =
+  | { mode: 'default' | 'local'; nodes: never[]; flags: never[] }
+  | { mode: 'preferred' | 'interleave' | 'weighted-interleave'; nodes: number[]; flags: NodeFlag[] }
+  | { mode: 'bind' | 'preferred-many'; nodes: number[]; flags: ModeFlag[] }
 
 /** A validated policy, ready for the kernel. */
 export interface Encoded {
@@ -54,43 +72,122 @@ const FLAG_LIST = FLAGS.map(([f]) => `'${f}'`).join(', ')
 /** The nodes of "all": every node this thread may allocate on that has memory. */
 export type AllNodes = () => number[]
 
+let width: number | undefined
+
+/**
+ * The kernel's nodemask width (MAX_NUMNODES): the bits /proc/self/status prints for Mems_allowed
+ * (docs/validation.md). With 'static-nodes' or 'relative-nodes' any id below it is accepted, as the
+ * kernel accepts it; without /proc, the package's own bound.
+ */
+export function nodemaskWidth(): number {
+  if (width === undefined) {
+    let status = ''
+    try {
+      status = readFileSync('/proc/self/status', 'latin1')
+    } catch {
+      // No /proc: left to the kernel, which refuses ids at or past its width with EINVAL.
+    }
+    const match = /^Mems_allowed:\s*([0-9a-f,]+)$/m.exec(status)
+    width = match === null ? MAX_NODE_ID + 1 : Math.min(MAX_NODE_ID + 1, match[1]!.replace(/,/g, '').length * 4)
+  }
+  return width
+}
+
+/** Which ids a policy may name, and how to say so. */
+export interface NodeBound {
+  highest: number
+  /** Why that is the bound, for the message: ' (the highest possible node)'. */
+  why: string
+  /** What to do when an id is past it. */
+  hint?: string
+}
+
+/** The bound without mode flags: this machine's possible nodes. */
+function possibleBound(): NodeBound {
+  const highest = highestPossibleNode()
+  const wide = nodemaskWidth() - 1
+  return {
+    highest,
+    why: ' (the highest possible node on this machine)',
+    hint: wide > highest
+      ? `Ids up to ${wide} (the kernel's node mask) are accepted with flags: ['static-nodes'] or ['relative-nodes'], which name nodes that need not exist here`
+      : undefined,
+  }
+}
+
+let possible: NodeBound | undefined
+let flagged: NodeBound | undefined
+
+/** The bound with 'static-nodes' or 'relative-nodes': the kernel's nodemask width. */
+function flaggedBound(): NodeBound {
+  return flagged ??= { highest: nodemaskWidth() - 1, why: ' (the kernel\'s node mask, MAX_NUMNODES, has that many bits and no more)' }
+}
+
+/** Syntax only, for policies written for another machine (fromOci, toOci): the package's list bound. */
+export const PORTABLE: NodeBound = Object.freeze({ highest: MAX_NODE_ID, why: '' })
+
+function beyond(name: string, id: unknown, bound: NodeBound): RangeError {
+  return outOfRange(name, `an integer from 0 to ${bound.highest}${bound.why}`, id, bound.hint)
+}
+
+function checkId(id: unknown, name: string, bound: NodeBound): asserts id is number {
+  if (typeof id !== 'number') throw invalidType(name, 'of type number', id)
+  if (!Number.isInteger(id) || id < 0 || id > bound.highest) {
+    throw Number.isInteger(id) && id > bound.highest ? beyond(name, id, bound) : outOfRange(name, `an integer from 0 to ${bound.highest}${bound.why}`, id)
+  }
+}
+
 // The last node-list string read and its nodes, frozen, for a caller that passes the same text again and
 // again. "all" is never kept: it depends on the thread's allowed nodes at the time.
 let lastText: string | undefined
 let lastNodes: readonly number[] = []
+let lastHighest = -1
 
-/** Validates a node id, list of ids or node-list string (`undefined` is no nodes). */
-export function readNodes(value: unknown, name: string, all: AllNodes): readonly number[] {
+/** "all" where a portable policy is read: it names this machine's nodes. */
+function noAll(name: string, text: string): () => number[] {
+  return () => {
+    throw invalidValue(name, "must list node ids: 'all' means this machine's nodes, and a portable policy names its own", text,
+      "For this machine's nodes, use parseNodes('all')")
+  }
+}
+
+/**
+ * Validates a node id, list of ids or node-list string (`undefined` is no nodes). `bound` is the
+ * highest id allowed (default: this machine's highest possible node); `all` supplies "all", which
+ * a portable read (bound PORTABLE) refuses.
+ */
+export function readNodes(value: unknown, name: string, all: AllNodes, bound: NodeBound = possible ??= possibleBound()): readonly number[] {
   if (value === undefined) return []
-  const highest = highestPossibleNode()
+  const highest = bound.highest
   if (typeof value === 'number') {
-    checkId(value, name, highest)
+    checkId(value, name, bound)
     return [value]
   }
   if (typeof value === 'string') {
-    if (value === lastText) return lastNodes
+    if (value === lastText && lastHighest <= highest) return lastNodes
     let dynamic = false
-    const nodes = parseIdList(value, name, () => {
+    const nodes = parseIdList(value, name, bound === PORTABLE ? noAll(name, value) : () => {
       dynamic = true
       return all()
     })
-    if (nodes.length > 0) checkId(nodes[nodes.length - 1], name, highest)
+    if (nodes.length > 0) checkId(nodes[nodes.length - 1], name, bound)
     if (!dynamic) {
       lastText = value
       lastNodes = Object.freeze(nodes)
+      lastHighest = nodes.length > 0 ? nodes[nodes.length - 1]! : -1
     }
     return nodes
   }
   if (isArray(value)) {
     // A copy, each element read once: what was validated is what reaches the kernel, whatever a
-    // Proxy answers on a later read. Unique ids only, so its size is bounded by the possible nodes:
+    // Proxy answers on a later read. Unique ids only, so its size is bounded by the ids allowed:
     // while the ids ascend (as they usually do) they are unique already, and a bitmap of the nodes
     // seen is made only when one does not.
     // The loop of args.forEachElement, written out: that shared helper's reads see every kind of array
     // its callers pass (megamorphic, a lookup each) and it needs a closure per call.
     const length = arrayLength(value, name)
     // Sized up front (growing an empty array costs more than the rest of the loop for one node); no
-    // larger than the possible nodes, whatever length is claimed, and trimmed to the unique ids.
+    // larger than the ids allowed, whatever length is claimed, and trimmed to the unique ids.
     const nodes = new Array<number>(Math.min(length, highest + 1))
     let count = 0
     let seen: Uint8Array | undefined
@@ -102,7 +199,7 @@ export function readNodes(value: unknown, name: string, all: AllNodes): readonly
         throw unreadable(`${name}[${k}]`, value, err)
       }
       // The element's name is only built for the error.
-      if (typeof id !== 'number' || !(id >= 0 && id <= highest) || !Number.isInteger(id)) checkId(id, `${name}[${k}]`, highest)
+      if (typeof id !== 'number' || !(id >= 0 && id <= highest) || !Number.isInteger(id)) checkId(id, `${name}[${k}]`, bound)
       const node = id as number
       if (seen === undefined) {
         if (count === 0 || node > nodes[count - 1]!) {
@@ -123,17 +220,61 @@ export function readNodes(value: unknown, name: string, all: AllNodes): readonly
   throw invalidType(name, 'a node id, an array of node ids or a node-list string', value)
 }
 
+/** What to say about a flag that is not one: the flag meant, or where the name belongs. */
+function flagHint(flag: string): string {
+  const option = mbindOptionName(flag)
+  if (option !== undefined) return `'${option}' is an option of mbind(), not a mode flag: mbind(memory, policy, { ${option}: true })`
+  const mode = isModeName(flag)
+  if (mode !== undefined && isFlagName(flag) === undefined) return `'${mode}' is a mode: { mode: '${mode}', nodes }`
+  return didYouMean(suggestFlag(flag))
+}
+
 function readFlags(value: unknown, name: string): number {
   if (value === undefined) return 0
-  if (!isArray(value)) throw invalidType(name, 'an array of mode flags', value)
+  if (!isArray(value)) {
+    const hint = typeof value === 'string' && FLAG_BITS[value] !== undefined ? `Write flags: [${quote(value)}]` : undefined
+    throw invalidType(name, 'an array of mode flags', value, hint)
+  }
   let bits = 0
   forEachElement(value, name, (flag, k) => {
-    if (typeof flag !== 'string') throw invalidType(`${name}[${k}]`, 'of type string', flag)
+    if (typeof flag !== 'string') {
+      const hint = typeof flag === 'number' && (flag & MODE_FLAGS_MASK) !== 0 && (flag & ~MODE_FLAGS_MASK) === 0
+        ? `Flags are named here: ${FLAG_LIST}` : undefined
+      throw invalidType(`${name}[${k}]`, 'of type string', flag, hint)
+    }
     const bit = FLAG_BITS[flag]
-    if (bit === undefined) throw invalidValue(`${name}[${k}]`, `must be one of ${FLAG_LIST}`, flag)
+    if (bit === undefined) throw invalidValue(`${name}[${k}]`, `must be one of ${FLAG_LIST}`, flag, flagHint(flag))
     bits |= bit
   })
   return bits
+}
+
+const POLICY_KEYS = knownKeys(['mode', 'nodes', 'flags'], {
+  node: 'nodes', nodemask: 'nodes', mask: 'nodes', nodelist: 'nodes', nodeset: 'nodes', nodeids: 'nodes', ids: 'nodes', cpus: 'nodes',
+  policy: 'mode', type: 'mode', kind: 'mode', mpol: 'mode', name: 'mode',
+  flag: 'flags', modeflags: 'flags', options: 'flags',
+})
+
+/** Options of the calls that take a policy, which belong in their own argument. */
+const OPTION_NAMES: ReadonlySet<string> = new Set(['strict', 'move', 'moveAll', 'hugePages', 'scope', 'all', 'mempolicy'])
+
+/** What to say about a policy that is not an object: a mode name alone, an array of nodes. */
+function notAPolicyHint(policy: unknown): string | undefined {
+  if (typeof policy === 'string') {
+    const mode = modeValueOf(policy) === undefined ? suggestMode(policy) : policy
+    if (mode !== undefined) return mode === 'default' || mode === 'local' ? `Write { mode: '${mode}' }` : `Write { mode: '${mode}', nodes: [0] }`
+    return undefined
+  }
+  if (typeof policy === 'number') return "A mode is named, not numbered: { mode: 'bind', nodes: [0] }"
+  if (isArray(policy)) return "Nodes go in a policy: { mode: 'bind', nodes: [...] }"
+  return undefined
+}
+
+/** What to say about a mode that is not one: the mode meant, or where a flag's name belongs. */
+function modeHint(mode: string): string {
+  const flag = isFlagName(mode)
+  if (flag !== undefined) return `'${flag}' is a mode flag: { mode: 'bind', nodes, flags: ['${flag}'] }`
+  return didYouMean(suggestMode(mode))
 }
 
 // The names of a policy's properties in errors ('policy.nodes'), made once per argument name rather
@@ -144,10 +285,14 @@ let flagsName = ''
 
 /**
  * Validates a policy and encodes it. Every rule is checked here, before any syscall; each property
- * is read exactly once.
+ * is read exactly once, and a property the policy does not have (a misspelling) is an error.
+ * `portable`: the runtime spec's rules only (fromOci, toOci): any id up to the package's bound, no
+ * "all", nothing of this machine consulted.
  */
-export function encodePolicy(policy: unknown, name: string, all: AllNodes): Encoded {
-  if (policy === null || typeof policy !== 'object') throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy)
+export function encodePolicy(policy: unknown, name: string, all: AllNodes, portable = false): Encoded {
+  if (policy === null || typeof policy !== 'object' || isArray(policy)) {
+    throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy, notAPolicyHint(policy))
+  }
   // Each property read once, in this order; a getter or Proxy trap that throws is reported under the
   // property's name (as args.readProps does, without its record object).
   let mode: unknown
@@ -163,33 +308,62 @@ export function encodePolicy(policy: unknown, name: string, all: AllNodes): Enco
   } catch (err) {
     throw unreadable(`${name}.${reading}`, policy, err)
   }
-  if (typeof mode !== 'string') throw invalidType(`${name}.mode`, 'of type string', mode)
+  // Any other own property is a mistake ({ node: 0 }, { Flags: [...] }). args.checkKeys written out
+  // for the calls made in loops: three comparisons of interned strings per key, no Set.
+  let unknown: string | undefined
+  try {
+    for (const key in policy) {
+      if (key !== 'mode' && key !== 'nodes' && key !== 'flags' && isOwnKey(policy, key)) {
+        unknown = key
+        break
+      }
+    }
+  } catch (err) {
+    throw unreadable(name, policy, err)
+  }
+  if (unknown !== undefined) {
+    throw unknownKey(name, unknown, POLICY_KEYS, OPTION_NAMES.has(unknown)
+      ? `'${unknown}' is an option, not part of the policy: pass it in the options argument after the policy` : undefined)
+  }
+  if (typeof mode !== 'string') throw invalidType(`${name}.mode`, 'of type string', mode, mode === undefined ? `A policy names its mode: { mode: 'bind', nodes: [0] }` : undefined)
   const modeValue = modeValueOf(mode)
-  if (modeValue === undefined) throw invalidValue(`${name}.mode`, `must be one of ${MODE_LIST}`, mode)
+  if (modeValue === undefined) throw invalidValue(`${name}.mode`, `must be one of ${MODE_LIST}`, mode, modeHint(mode))
   if (name !== namesFor) {
     namesFor = name
     nodesName = `${name}.nodes`
     flagsName = `${name}.flags`
   }
   const flags = rawFlags === undefined ? 0 : readFlags(rawFlags, flagsName)
-  const nodes = readNodes(rawNodes, nodesName, all)
+  const nodes = portable
+    ? readNodes(rawNodes, nodesName, all, PORTABLE)
+    : (flags & (constants.MPOL_F_STATIC_NODES | constants.MPOL_F_RELATIVE_NODES)) === 0
+      ? readNodes(rawNodes, nodesName, all)
+      : readNodes(rawNodes, nodesName, all, flaggedBound())
 
   switch (modeValue) {
     case constants.MPOL_DEFAULT:
     case constants.MPOL_LOCAL:
-      if (nodes.length > 0) throw invalidValue(`${name}.nodes`, `must be empty for mode '${mode}'`, rawNodes)
+      if (nodes.length > 0) {
+        throw invalidValue(`${name}.nodes`, `must be empty for mode '${mode}'`, rawNodes,
+          mode === 'local' ? "For memory on given nodes use mode 'bind' (only those), 'preferred' or 'preferred-many' (those first)" : "To place memory on those nodes, use mode 'bind', 'preferred' or 'interleave'")
+      }
       if (flags !== 0) throw invalidValue(`${name}.flags`, `must be empty for mode '${mode}'`, rawFlags)
       break
     case constants.MPOL_PREFERRED:
       if (nodes.length === 0 && (flags & (constants.MPOL_F_STATIC_NODES | constants.MPOL_F_RELATIVE_NODES)) !== 0) {
-        throw invalidValue(`${name}.flags`, "must not hold 'static-nodes' or 'relative-nodes' for mode 'preferred' without nodes", rawFlags)
+        throw invalidValue(`${name}.flags`, "must not hold 'static-nodes' or 'relative-nodes' for mode 'preferred' without nodes", rawFlags,
+          "Name the preferred node, or drop the flag ('preferred' without nodes is local allocation)")
       }
       break
     default:
-      if (nodes.length === 0) throw invalidValue(`${name}.nodes`, `must name at least one node for mode '${mode}'`, rawNodes)
+      if (nodes.length === 0) {
+        throw invalidValue(`${name}.nodes`, `must name at least one node for mode '${mode}'`, rawNodes,
+          rawNodes === undefined ? `Add nodes, e.g. { mode: '${mode}', nodes: [0] } or nodes: '0-3'` : undefined)
+      }
   }
   if ((flags & constants.MPOL_F_STATIC_NODES) !== 0 && (flags & constants.MPOL_F_RELATIVE_NODES) !== 0) {
-    throw invalidValue(`${name}.flags`, "must not hold both 'static-nodes' and 'relative-nodes'", rawFlags)
+    throw invalidValue(`${name}.flags`, "must not hold both 'static-nodes' and 'relative-nodes'", rawFlags,
+      "'static-nodes' keeps the ids as given, 'relative-nodes' counts them within the allowed nodes: choose one")
   }
   if ((flags & constants.MPOL_F_NUMA_BALANCING) !== 0 &&
       modeValue !== constants.MPOL_BIND && modeValue !== constants.MPOL_PREFERRED_MANY) {
@@ -208,5 +382,5 @@ export function decodePolicy(value: number, nodes: number[]): PolicyInfo {
       if ((value & bit) !== 0) flags.push(flag)
     }
   }
-  return { mode, nodes, flags }
+  return { mode, nodes, flags } as PolicyInfo
 }

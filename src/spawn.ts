@@ -9,13 +9,32 @@
 // wrapper. The cost of this way: what the calling thread itself allocates during that one call
 // (libuv's and V8's own bookkeeping for the new child) follows the child's policy. No other thread is
 // affected, since the policy is per thread, so there is no race with other threads' allocations.
-import * as childProcess from 'node:child_process'
 import type { ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_process'
-import { forEachElement, isArray, isCodedError, unreadable } from './args'
+import { forEachElement, isArray, isCodedError, knownKeys, unknownKey, unreadable } from './args'
 import { binding } from './binding'
 import { MempolicyError, invalidType, outOfRange } from './errors'
 import { allNodes, restoreThreadPolicy, saveThreadPolicy, setMempolicy } from './mempolicy'
 import { encodePolicy, type Policy } from './policy'
+
+let childProcess: typeof import('node:child_process') | undefined
+
+/** node:child_process, loaded on the first spawn(): a bare require of the package does not load it (nor net, stream, ...). */
+function nodeChildProcess(): typeof import('node:child_process') {
+  return childProcess ??= require('node:child_process') as typeof import('node:child_process')
+}
+
+/**
+ * child_process.spawn's options (Node.js 20 to 24) and the ones exec and spawnSync take, which spawn
+ * ignores but a shared options object may carry; then this package's own. Any other key is a
+ * mistake (a misspelt mempolicy would start the child under no policy at all).
+ */
+const SPAWN_KEYS = knownKeys([
+  'mempolicy', 'cwd', 'env', 'argv0', 'stdio', 'detached', 'uid', 'gid', 'serialization', 'shell', 'windowsVerbatimArguments',
+  'windowsHide', 'signal', 'timeout', 'killSignal', 'encoding', 'maxBuffer', 'input',
+], {
+  policy: 'mempolicy', memorypolicy: 'mempolicy', mpol: 'mempolicy', numa: 'mempolicy', numapolicy: 'mempolicy', mempolicies: 'mempolicy',
+  membind: 'mempolicy', memory: 'mempolicy',
+}, "child_process.spawn's options and 'mempolicy'")
 
 /** More arguments than any exec accepts (its limit is a quarter of the stack limit, in bytes). */
 const MAX_ARGS = 2 ** 24
@@ -62,10 +81,14 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
   } catch (err) {
     throw unreadable('options', options, err)
   }
+  // The keys of the copy: a plain object of ours, so this runs none of the caller's code.
+  for (const key in rest) {
+    if (!SPAWN_KEYS.set.has(key)) throw unknownKey('options', key, SPAWN_KEYS)
+  }
   // Node's own errors have codes; what a getter or Proxy inside the options throws is wrapped.
   const start = (): ChildProcess => {
     try {
-      return childProcess.spawn(command, args, rest)
+      return nodeChildProcess().spawn(command, args, rest)
     } catch (err) {
       throw isCodedError(err) ? err : unreadable('options', options, err)
     }

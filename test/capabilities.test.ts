@@ -118,7 +118,7 @@ describe('capabilities', { timeout: SLOW }, () => {
         expect(kernelThreadPolicy()).toBe(kernel)
         return getMempolicy()
       } finally {
-        setMempolicy(restore.nodes.length > 0 || restore.flags.length > 0 ? restore : { mode: restore.mode })
+        setMempolicy(restore)
       }
     })()
     expect(after.mode).toBe(policy.mode === 'preferred' && policy.nodes === undefined ? 'local' : policy.mode)

@@ -199,7 +199,7 @@ describe('policies', () => {
     keepingPolicy(() => {
       setMempolicy({ mode: 'bind', nodes: [node], flags: ['static-nodes'] })
       const first = getMempolicy()
-      first.nodes.push(1000)
+      ;(first.nodes as number[]).push(1000)
       first.flags.pop()
       ;(first as { mode: string }).mode = 'local'
       expect(getMempolicy()).toEqual({ mode: 'bind', nodes: [node], flags: ['static-nodes'] })

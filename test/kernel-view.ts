@@ -1,7 +1,7 @@
 // The kernel's own view, read without the package: /proc/<pid>/task/<tid>/numa_maps (KERNEL.md C1).
 import { readFileSync } from 'node:fs'
 import { expect } from 'vitest'
-import { getMempolicy, setMempolicy, type PolicyInfo } from '../src/index'
+import { getMempolicy, setMempolicy, type Policy, type PolicyInfo } from '../src/index'
 
 const FIELD = /^(heap|stack|huge|file=|anon=|dirty=|mapped=|mapmax=|swapcache=|active=|writeback=|N\d+=|kernelpagesize_kB=)/
 
@@ -58,8 +58,9 @@ export async function keepingPolicyAsync<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function toPolicy(info: PolicyInfo): { mode: PolicyInfo['mode']; nodes?: number[]; flags?: PolicyInfo['flags'] } {
-  return info.nodes.length > 0 || info.flags.length > 0 ? { mode: info.mode, nodes: info.nodes, flags: info.flags } : { mode: info.mode }
+/** A PolicyInfo is a Policy: what the kernel reported can be set again as it is. */
+export function toPolicy(info: PolicyInfo): Policy {
+  return info
 }
 
 /**

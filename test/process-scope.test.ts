@@ -112,8 +112,8 @@ describe('setMempolicy options', () => {
   })
 
   it('validate the policy first, with process scope too: an invalid one reaches no thread', () => {
-    snapshotUnchanged(() => setMempolicy({ mode: 'bind' }, { scope: 'process' }), TypeError, 'ERR_INVALID_ARG_VALUE')
-    snapshotUnchanged(() => setMempolicy({ mode: 'interleave', nodes: [node], flags: ['numa-balancing'] }, { scope: 'process' }),
+    snapshotUnchanged(() => setMempolicy({ mode: 'bind' } as never, { scope: 'process' }), TypeError, 'ERR_INVALID_ARG_VALUE')
+    snapshotUnchanged(() => setMempolicy({ mode: 'interleave', nodes: [node], flags: ['numa-balancing'] } as never, { scope: 'process' }),
       TypeError, 'ERR_INVALID_ARG_VALUE')
   })
 

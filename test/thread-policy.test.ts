@@ -78,7 +78,7 @@ describe('setMempolicy / getMempolicy', () => {
     keepingPolicy(() => {
       setMempolicy({ mode: 'bind', nodes: [node] })
       const a = getMempolicy()
-      a.nodes.push(99)
+      ;(a.nodes as number[]).push(99)
       expect(getMempolicy().nodes).toEqual([node])
     })
   })

@@ -56,6 +56,9 @@ const bad: [string, unknown, typeof TypeError | typeof RangeError, string][] = [
   ['balancing with default', { mode: 'default', flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
 ]
 
+/** Rejected for this machine's nodes only, which toOci and fromOci never consult. */
+const HOST_BOUND = new Set(['a node past the highest possible', 'a node list past the highest possible', 'node 1024'])
+
 describe('validation: every rule, before any syscall', () => {
   for (const [what, policy, kind, code] of bad) {
     it(`setMempolicy rejects ${what}`, () => {
@@ -70,13 +73,16 @@ describe('validation: every rule, before any syscall', () => {
     it(`alloc rejects ${what}`, () => {
       expectRejected(() => alloc(4096, (policy ?? null) as Policy), kind, code)
     })
-    it(`toOci rejects ${what}`, () => {
-      expectRejected(() => toOci(policy as Policy), kind, code)
-    })
+    // toOci checks the rules and syntax only: ids need not exist on this machine (test/portable-policy.test.ts).
+    if (!HOST_BOUND.has(what)) {
+      it(`toOci rejects ${what}`, () => {
+        expectRejected(() => toOci(policy as Policy), kind, code)
+      })
+    }
   }
 
   it('names the argument, the rule and what was received', () => {
-    expect(() => setMempolicy({ mode: 'bind' })).toThrow(/policy\.nodes.*at least one node.*'bind'/)
+    expect(() => setMempolicy({ mode: 'bind' } as never)).toThrow(/policy\.nodes.*at least one node.*'bind'/)
     expect(() => setMempolicy({ mode: 'bind', nodes: [beyond] })).toThrow(new RegExp(`policy\\.nodes\\[0\\].*0 to ${highest}.*Received ${beyond}`))
     expect(() => setMempolicy({ mode: 'fast' as never })).toThrow(/policy\.mode.*one of 'default'.*Received type string \("fast"\)/)
   })
@@ -132,7 +138,8 @@ describe('validation: every rule, before any syscall', () => {
       [{ mode: 'MPOL_INTERLEAVE', nodes: '0', flags: ['MPOL_F_NUMA_BALANCING'] }, TypeError],
       [{ mode: 'MPOL_DEFAULT', nodes: '0' }, TypeError], [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, TypeError],
       [{ mode: 'MPOL_PREFERRED', flags: ['MPOL_F_STATIC_NODES'] }, TypeError],
-      [{ mode: 'MPOL_BIND', nodes: '0-x' }, TypeError], [{ mode: 'MPOL_BIND', nodes: `${beyond}` }, RangeError],
+      [{ mode: 'MPOL_BIND', nodes: '0-x' }, TypeError], [{ mode: 'MPOL_BIND', nodes: '32768' }, RangeError],
+      [{ mode: 'MPOL_BIND', nodes: 'all' }, TypeError],
     ]
     for (const [value, kind] of rejects) expectRejected(() => fromOci(value), kind)
   })

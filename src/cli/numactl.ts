@@ -226,7 +226,7 @@ function parseCommandLine(args: readonly string[]): Parsed {
   if (option !== undefined) {
     parsed.policy = option === 'localalloc'
       ? { mode: 'local' }
-      : { mode: MODE_OF[option], nodes, ...(balancing ? { flags: ['numa-balancing'] as const } : {}) }
+      : { mode: MODE_OF[option], nodes, ...(balancing ? { flags: ['numa-balancing'] as const } : {}) } as Policy
   }
   if (parsed.help || parsed.version) return parsed
   if (parsed.show && parsed.hardware) throw new UsageError('--show and --hardware are separate commands')
