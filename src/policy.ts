@@ -11,34 +11,32 @@ import { highestPossibleNode } from './topology'
 /** A node id, a list of them, or node-list text such as "0-3,7" or "all". */
 export type Nodes = number | readonly number[] | string
 
-/** No nodes: what 'default' and 'local' take (an empty list or text is the same as none). */
-type NoNodes = readonly never[] | ''
-
-/** The flags of modes other than 'bind' and 'preferred-many', which take no 'numa-balancing' (rule 6). */
-type NodeFlag = 'static-nodes' | 'relative-nodes'
+/**
+ * An empty list: what 'default' and 'local' take as nodes and flags (rule 2). A list written out
+ * with an element is not one; an empty one, and what the kernel reports for these modes, is.
+ */
+export type EmptyList<T> = readonly T[] & { readonly length: 0 }
 
 /**
  * A memory policy. The union carries the validation rules the compiler can check: 'default' and
  * 'local' take no nodes and no flags; 'bind', 'interleave', 'preferred-many' and
- * 'weighted-interleave' need nodes; 'numa-balancing' goes only with 'bind' and 'preferred-many'.
- * The rest (node ids, empty lists, node-list text, 'static-nodes' with 'relative-nodes', flags of
- * 'preferred' without nodes) is checked when called (docs/validation.md). One member per mode, so
- * that a policy whose mode is a union ('bind' | 'interleave') is checked mode by mode.
+ * 'weighted-interleave' need nodes. The rest (node ids, empty lists, node-list text, which flags go
+ * together and with which mode) is checked when called (docs/validation.md): flags stay
+ * ModeFlag[] for every mode so that a PolicyInfo's flags can be read as they are. One member per
+ * mode group, so that a policy whose mode is a union ('bind' | 'interleave') is checked mode by mode.
  */
 export type Policy =
-  | { mode: 'default' | 'local'; nodes?: NoNodes; flags?: readonly never[] }
-  | { mode: 'preferred'; nodes?: Nodes; flags?: readonly NodeFlag[] }
-  | { mode: 'interleave' | 'weighted-interleave'; nodes: Nodes; flags?: readonly NodeFlag[] }
-  | { mode: 'bind' | 'preferred-many'; nodes: Nodes; flags?: readonly ModeFlag[] }
+  | { mode: 'default' | 'local'; nodes?: EmptyList<number> | ''; flags?: EmptyList<ModeFlag> }
+  | { mode: 'preferred'; nodes?: Nodes; flags?: readonly ModeFlag[] }
+  | { mode: 'bind' | 'interleave' | 'preferred-many' | 'weighted-interleave'; nodes: Nodes; flags?: readonly ModeFlag[] }
 
 /**
  * A policy as the kernel reports it (getMempolicy, policyOf): nodes ascending and unique, flags in
- * the order of ModeFlag. Every PolicyInfo is a Policy, so it can be set again as it is.
+ * the order of ModeFlag; ordinary arrays. Every PolicyInfo is a Policy, so it can be set again as it is.
  */
 export type PolicyInfo =
-  | { mode: 'default' | 'local'; nodes: never[]; flags: never[] }
-  | { mode: 'preferred' | 'interleave' | 'weighted-interleave'; nodes: number[]; flags: NodeFlag[] }
-  | { mode: 'bind' | 'preferred-many'; nodes: number[]; flags: ModeFlag[] }
+  | { mode: 'default' | 'local'; nodes: number[] & { readonly length: 0 }; flags: ModeFlag[] & { readonly length: 0 } }
+  | { mode: 'preferred' | 'bind' | 'interleave' | 'preferred-many' | 'weighted-interleave'; nodes: number[]; flags: ModeFlag[] }
 
 /** A validated policy, ready for the kernel. */
 export interface Encoded {
@@ -382,5 +380,5 @@ export function decodePolicy(value: number, nodes: number[]): PolicyInfo {
       if ((value & bit) !== 0) flags.push(flag)
     }
   }
-  return { mode, nodes, flags } as PolicyInfo
+  return { mode, nodes, flags } as unknown as PolicyInfo
 }

@@ -17,8 +17,11 @@ describe('types', () => {
     >()
     expectTypeOf<ModeFlag>().toEqualTypeOf<'static-nodes' | 'relative-nodes' | 'numa-balancing'>()
     expectTypeOf<Nodes>().toEqualTypeOf<number | readonly number[] | string>()
-    expectTypeOf<Policy>().toEqualTypeOf<{ mode: Mode; nodes?: Nodes; flags?: readonly ModeFlag[] }>()
-    expectTypeOf<PolicyInfo>().toEqualTypeOf<{ mode: Mode; nodes: number[]; flags: ModeFlag[] }>()
+    // The contract's shapes, refined into unions that carry the rules (see 'carry the validation rules').
+    expectTypeOf<Policy>().toExtend<{ mode: Mode; nodes?: Nodes; flags?: readonly ModeFlag[] }>()
+    expectTypeOf<PolicyInfo>().toExtend<{ mode: Mode; nodes: number[]; flags: ModeFlag[] }>()
+    expectTypeOf<Policy['mode']>().toEqualTypeOf<Mode>()
+    expectTypeOf<PolicyInfo['mode']>().toEqualTypeOf<Mode>()
     expectTypeOf<NodeInfo>().toEqualTypeOf<{
       id: number; cpus: number[]; memTotal: number; memFree: number; distances: Record<number, number>
     }>()
@@ -27,8 +30,85 @@ describe('types', () => {
     }>()
   })
 
+  it('carry the validation rules', () => {
+    // Rule 2: 'default' and 'local' take no nodes and no flags.
+    // @ts-expect-error nodes with 'default'
+    setMempolicy({ mode: 'default', nodes: [0] })
+    // @ts-expect-error nodes with 'local'
+    setMempolicy({ mode: 'local', nodes: '0' })
+    // @ts-expect-error a flag with 'local'
+    setMempolicy({ mode: 'local', flags: ['static-nodes'] })
+    setMempolicy({ mode: 'default' })
+    setMempolicy({ mode: 'default', nodes: [] })
+    setMempolicy({ mode: 'local', nodes: '', flags: [] })
+    // Rule 4: the modes that need nodes.
+    // @ts-expect-error 'bind' without nodes
+    setMempolicy({ mode: 'bind' })
+    // @ts-expect-error 'interleave' without nodes
+    mbind(new Uint8Array(8192), { mode: 'interleave', flags: ['static-nodes'] })
+    // @ts-expect-error 'preferred-many' without nodes
+    alloc(4096, { mode: 'preferred-many' })
+    // @ts-expect-error 'weighted-interleave' without nodes
+    toOci({ mode: 'weighted-interleave' })
+    setMempolicy({ mode: 'bind', nodes: [0], flags: ['numa-balancing', 'static-nodes'] })
+    setMempolicy({ mode: 'preferred-many', nodes: '0-1', flags: ['numa-balancing'] })
+    // 'preferred' without nodes is local allocation.
+    setMempolicy({ mode: 'preferred' })
+    // @ts-expect-error a property a policy does not have
+    setMempolicy({ mode: 'bind', node: 0 })
+    // @ts-expect-error an option in the policy
+    mbind(new Uint8Array(8192), { mode: 'bind', nodes: [0], strict: true })
+  })
+
+  it('accept every valid policy, what the kernel reports, and policies built at run time', () => {
+    const nodes: number[] = parseNodes('0')
+    const text: string = formatNodes(nodes)
+    for (const policy of [
+      { mode: 'preferred', nodes: 0 }, { mode: 'preferred', nodes: [0], flags: ['relative-nodes'] },
+      { mode: 'interleave', nodes: text, flags: ['static-nodes'] }, { mode: 'weighted-interleave', nodes },
+      { mode: 'bind', nodes: [0, 1] as const }, { mode: 'preferred-many', nodes: 'all' },
+    ] as const) setMempolicy(policy)
+    // A PolicyInfo goes back as it is (getMempolicy, policyOf), and through toOci.
+    const info: PolicyInfo = getMempolicy()
+    setMempolicy(info)
+    setMempolicy(getMempolicy(), { scope: 'process' })
+    mbind(new Uint8Array(8192), policyOf(new Uint8Array(8192)))
+    alloc(4096, getMempolicy())
+    toOci(getMempolicy())
+    setMempolicy({ ...getMempolicy() })
+    setMempolicy(fromOci({ mode: 'MPOL_BIND', nodes: '0' }))
+    // Built at run time: a mode chosen among those that take nodes, flags computed, a ternary.
+    const spread = Math.random() > 0.5
+    const mode = spread ? 'interleave' : 'bind'
+    const flags: ('static-nodes' | 'relative-nodes')[] = spread ? ['static-nodes'] : []
+    setMempolicy({ mode, nodes, flags })
+    setMempolicy(nodes.length > 0 ? { mode: 'bind', nodes } : { mode: 'local' })
+    const modes = (['bind', 'interleave', 'preferred'] as const).map((m) => ({ mode: m, nodes }))
+    for (const p of modes) mbind(new Uint8Array(8192), p)
+    const built: Policy = JSON.parse('{"mode":"local"}')
+    setMempolicy(built)
+    // Reading what the kernel reports, as the contract's PolicyInfo.
+    const read: { mode: Mode; nodes: number[]; flags: ModeFlag[] } = getMempolicy()
+    expectTypeOf(read.nodes.map((n) => n + 1)).toEqualTypeOf<number[]>()
+    expectTypeOf(info.nodes.filter((n) => n > 0)).toEqualTypeOf<number[]>()
+    expectTypeOf(info.flags.includes('numa-balancing')).toBeBoolean()
+    expectTypeOf(info.nodes.includes(0)).toBeBoolean()
+    info.nodes.push(1)
+    // Written out as the kernel reports it (a test's expected value).
+    const expected: PolicyInfo[] = [{ mode: 'local', nodes: [], flags: [] }, { mode: 'bind', nodes: [0], flags: ['static-nodes'] }]
+    // @ts-expect-error a PolicyInfo of 'default' has no nodes either
+    const wrong: PolicyInfo = { mode: 'default', nodes: [0], flags: [] }
+    expectTypeOf(expected).items.toExtend<Policy>()
+    expectTypeOf(wrong).toExtend<Policy>()
+    expectTypeOf([...info.nodes]).toEqualTypeOf<number[]>()
+  })
+
   it('give the thread-policy calls their shapes', () => {
     expectTypeOf(setMempolicy).parameter(0).toEqualTypeOf<Policy>()
+    // The package's own option type, whatever scope it holds: an honest result.
+    const options: mp.SetMempolicyOptions = { scope: Math.random() > 0.5 ? 'process' : 'thread' }
+    expectTypeOf(setMempolicy({ mode: 'default' }, options)).toEqualTypeOf<mp.ProcessPolicyResult | undefined>()
+    expectTypeOf(setMempolicy({ mode: 'default' }, {})).toBeVoid()
     // Overloaded: the thread form returns nothing, the process form says which threads it reached.
     expectTypeOf(setMempolicy({ mode: 'default' })).toBeVoid()
     expectTypeOf(setMempolicy({ mode: 'default' }, { scope: 'thread' })).toBeVoid()
