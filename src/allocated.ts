@@ -13,10 +13,13 @@ import { types } from 'node:util'
 const allocated = new WeakSet<ArrayBuffer>()
 let guarded = false
 
-/** Records an ArrayBuffer alloc() made. */
-export function remember(buffer: ArrayBuffer): void {
+/**
+ * Records an ArrayBuffer alloc() made. The first time, `probe` makes another such buffer (of one
+ * page) to learn whether this Node refuses to transfer it by itself.
+ */
+export function remember(buffer: ArrayBuffer, probe: () => ArrayBuffer | undefined): void {
   allocated.add(buffer)
-  if (!guarded) guardTransfers()
+  if (!guarded) guardTransfers(probe)
 }
 
 /** Whether alloc() made this ArrayBuffer (so it starts on a page boundary). */
@@ -46,11 +49,10 @@ function check(transfer: unknown): void {
   }
 }
 
-/** Whether this Node refuses, by itself, a buffer it cannot move (Node 21 and later). */
-function refusesUntransferable(markAsUntransferable: (object: object) => void): boolean {
-  const probe = new ArrayBuffer(1)
-  markAsUntransferable(probe)
+/** Whether this Node refuses, by itself, to transfer memory like alloc()'s (Node 21 and later). */
+function refusesToTransfer(probe: ArrayBuffer): boolean {
   try {
+    // Node 20 copies it (one page); later versions throw a DataCloneError.
     structuredClone(probe, { transfer: [probe] })
     return false
   } catch {
@@ -69,11 +71,13 @@ function wrap<F extends (...args: never[]) => unknown>(owner: object, name: stri
   Object.defineProperty(owner, name, { value: wrapped, writable: descriptor?.writable ?? true, enumerable: descriptor?.enumerable ?? false, configurable: true })
 }
 
-function guardTransfers(): void {
+function guardTransfers(probe: () => ArrayBuffer | undefined): void {
   guarded = true
-  // Loaded on the first alloc() only: a bare require of the package loads no worker_threads.
-  const workers = require('node:worker_threads') as typeof import('node:worker_threads')
-  if (refusesUntransferable(workers.markAsUntransferable)) return
-  wrap(workers.MessagePort.prototype, 'postMessage', workers.MessagePort.prototype.postMessage, 1)
+  const buffer = probe()
+  if (buffer === undefined || refusesToTransfer(buffer)) return
+  // Only on a Node that copies: MessagePort (the global, the class worker_threads exports) is
+  // loaded here, on the first alloc(), never by loading the package.
+  const port = (globalThis as unknown as { MessagePort: { prototype: { postMessage: (...args: never[]) => unknown } } }).MessagePort.prototype
+  wrap(port, 'postMessage', port.postMessage, 1)
   wrap(globalThis, 'structuredClone', globalThis.structuredClone, 1)
 }

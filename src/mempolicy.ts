@@ -430,12 +430,16 @@ export function alloc(byteLength: number, policy?: Policy, options?: AllocOption
   }
   const encoded = policy === undefined ? undefined : encode(policy, 'policy')
   const huge = readAllocOptions(options)
+  mask()
   const wide = encoded === undefined ? undefined : fillFor(encoded)
   const result = wide === undefined
     ? native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
     : native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded!.value, wide.mask, wide.maxnode)
   if (!(result instanceof ArrayBuffer)) fail(result.errno, result.syscall, { policy: encoded })
-  remember(result)
+  remember(result, () => {
+    const probe = native.alloc(1, 0, -1, -1, null, 0)
+    return probe instanceof ArrayBuffer ? probe : undefined
+  })
   return new Uint8Array(result)
 }
 

@@ -67,10 +67,10 @@ describe('setMempolicy / getMempolicy', () => {
     })
   })
 
-  it('ignores unknown keys of the policy object', () => {
+  it('refuses a key the policy object does not have, so a misspelling is never ignored', () => {
     keepingPolicy(() => {
-      setMempolicy({ mode: 'bind', nodes: [node], extra: 1 } as Policy)
-      expect(getMempolicy().mode).toBe('bind')
+      expect(() => setMempolicy({ mode: 'bind', nodes: [node], extra: 1 } as Policy)).toThrow(/Received the property 'extra'/)
+      expect(getMempolicy().mode).not.toBe('bind')
     })
   })
 

@@ -1,0 +1,1 @@
+// Nothing: imported first so that the module loader has loaded what it needs to import CommonJS.
