@@ -288,7 +288,8 @@ let flagsName = ''
  * "all", nothing of this machine consulted.
  */
 export function encodePolicy(policy: unknown, name: string, all: AllNodes, portable = false): Encoded {
-  if (policy === null || typeof policy !== 'object' || isArray(policy)) {
+  // (An array is not a policy either: it has no mode, or has keys a policy does not, both told below.)
+  if (policy === null || typeof policy !== 'object') {
     throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy, notAPolicyHint(policy))
   }
   // Each property read once, in this order; a getter or Proxy trap that throws is reported under the
@@ -319,9 +320,10 @@ export function encodePolicy(policy: unknown, name: string, all: AllNodes, porta
   } catch (err) {
     throw unreadable(name, policy, err)
   }
-  if (unknown !== undefined) {
-    throw unknownKey(name, unknown, POLICY_KEYS, OPTION_NAMES.has(unknown)
-      ? `'${unknown}' is an option, not part of the policy: pass it in the options argument after the policy` : undefined)
+  if (unknown !== undefined || (typeof mode !== 'string' && isArray(policy))) {
+    if (isArray(policy)) throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy, notAPolicyHint(policy))
+    throw unknownKey(name, unknown!, POLICY_KEYS, OPTION_NAMES.has(unknown!)
+      ? `'${unknown!}' is an option, not part of the policy: pass it in the options argument after the policy` : undefined)
   }
   if (typeof mode !== 'string') throw invalidType(`${name}.mode`, 'of type string', mode, mode === undefined ? `A policy names its mode: { mode: 'bind', nodes: [0] }` : undefined)
   const modeValue = modeValueOf(mode)

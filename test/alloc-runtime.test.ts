@@ -39,8 +39,8 @@ describe(`alloc() and other threads (Node ${process.version})`, () => {
     memory[0] = 7
     const { port1, port2 } = new MessageChannel()
     try {
-      expectDataCloneError(() => port1.postMessage(memory.buffer, [memory.buffer]), memory, { ...policy, flags: ['static-nodes'] })
-      expectDataCloneError(() => port1.postMessage({ memory }, { transfer: [memory.buffer] }), memory, { ...policy, flags: ['static-nodes'] })
+      expectDataCloneError(() => port1.postMessage(memory.buffer as ArrayBuffer, [memory.buffer as ArrayBuffer]), memory, { ...policy, flags: ['static-nodes'] })
+      expectDataCloneError(() => port1.postMessage({ memory }, { transfer: [memory.buffer as ArrayBuffer] } as never), memory, { ...policy, flags: ['static-nodes'] })
     } finally {
       port1.close()
       port2.close()
@@ -51,19 +51,19 @@ describe(`alloc() and other threads (Node ${process.version})`, () => {
     const memory = alloc(4 * P, policy)
     memory[0] = 7
     const expected = { ...policy, flags: ['static-nodes'] }
-    expectDataCloneError(() => structuredClone(memory.buffer, { transfer: [memory.buffer] }), memory, expected)
+    expectDataCloneError(() => structuredClone(memory.buffer, { transfer: [memory.buffer as ArrayBuffer] }), memory, expected)
     const worker = new Worker('require("node:worker_threads").parentPort.on("message", () => {})', { eval: true })
     try {
-      expectDataCloneError(() => worker.postMessage(memory.buffer, [memory.buffer]), memory, expected)
+      expectDataCloneError(() => worker.postMessage(memory.buffer as ArrayBuffer, [memory.buffer as ArrayBuffer]), memory, expected)
     } finally {
       await worker.terminate()
     }
-    expectDataCloneError(() => new Worker('0', { eval: true, workerData: memory.buffer, transferList: [memory.buffer] }), memory, expected)
+    expectDataCloneError(() => new Worker('0', { eval: true, workerData: memory.buffer, transferList: [memory.buffer as ArrayBuffer] }), memory, expected)
   })
 
   it('says what to do instead', () => {
     const memory = alloc(P)
-    const err = thrown(() => structuredClone(memory.buffer, { transfer: [memory.buffer] })) as Error
+    const err = thrown(() => structuredClone(memory.buffer, { transfer: [memory.buffer as ArrayBuffer] })) as Error
     // Node 22+ refuses by itself with its own words; Node 20 with the package's.
     if (!/unsupported type/.test(err.message)) expect(err.message).toMatch(/Call alloc\(\) in the Worker, or mbind\(\) a SharedArrayBuffer/)
   })
