@@ -171,3 +171,73 @@ describe('where memory starts, as the message says, against the kernel span of m
     expect(err.message).toMatch(new RegExp(`starts ${expected} bytes past a page boundary, so its first whole page would end ${2 * P - expected} bytes in`))
   })
 })
+
+describe('the key check on hostile objects', () => {
+  /** A Proxy over `target` that counts every trap by kind and key. */
+  function counting<T extends object>(target: T): { proxy: T; calls: Map<string, number> } {
+    const calls = new Map<string, number>()
+    const count = (trap: string, key?: PropertyKey): void => {
+      const name = key === undefined ? trap : `${trap} ${String(key)}`
+      calls.set(name, (calls.get(name) ?? 0) + 1)
+    }
+    const proxy = new Proxy(target, {
+      get: (t, key) => { count('get', key); return Reflect.get(t, key) },
+      ownKeys: (t) => { count('ownKeys'); return Reflect.ownKeys(t) },
+      getOwnPropertyDescriptor: (t, key) => { count('getOwnPropertyDescriptor', key); return Reflect.getOwnPropertyDescriptor(t, key) },
+      getPrototypeOf: (t) => { count('getPrototypeOf'); return Reflect.getPrototypeOf(t) },
+      has: (t, key) => { count('has', key); return Reflect.has(t, key) },
+    })
+    return { proxy, calls }
+  }
+
+  it('runs each trap of a policy Proxy at most once per key, valid or not', () => {
+    for (const target of [{ mode: 'bind', nodes: [node] }, { mode: 'bind', nodes: [node], node: 0 }]) {
+      const { proxy, calls } = counting(target)
+      try {
+        setMempolicy(proxy as never)
+      } catch (err) {
+        expect((err as Error).message).toMatch(/Did you mean 'nodes'\?/)
+      } finally {
+        setMempolicy({ mode: 'default' })
+      }
+      for (const [name, n] of calls) expect(n, name).toBe(1)
+      expect(calls.get('get mode')).toBe(1)
+      expect(calls.get('ownKeys')).toBe(1)
+    }
+  })
+
+  it('runs each trap of an options Proxy at most once per key', () => {
+    for (const target of [{ move: false }, { moveall: true }]) {
+      const { proxy, calls } = counting(target)
+      try {
+        mbind(memory, bind, proxy as never)
+      } catch (err) {
+        expect((err as Error).message).toMatch(/Did you mean 'moveAll'\?/)
+      }
+      for (const [name, n] of calls) expect(n, name).toBe(1)
+    }
+  })
+
+  it('wraps what a throwing ownKeys trap or a revoked Proxy throws, with nothing changed', () => {
+    const own = new Error('ownKeys')
+    const throwing = new Proxy({ mode: 'bind', nodes: [node] }, { ownKeys: () => { throw own } })
+    const err = expectRejected(() => setMempolicy(throwing as never), TypeError, V)
+    expect(err.cause).toBe(own)
+    const { proxy, revoke } = Proxy.revocable({ move: true }, {})
+    revoke()
+    expectRejected(() => mbind(memory, bind, proxy as never), TypeError, V)
+  })
+
+  it('passes over inherited properties and non-enumerable ones: only own enumerable keys are the caller\'s', () => {
+    const inherited = Object.create({ mode: 'bind', extra: 1 }) as Record<string, unknown>
+    inherited.nodes = [node]
+    const hidden = Object.defineProperty({ mode: 'bind', nodes: [node] }, 'note', { value: 'kept', enumerable: false })
+    try {
+      setMempolicy(inherited as never)
+      setMempolicy(hidden as never)
+      expect(getMempolicy()).toEqual({ mode: 'bind', nodes: [node], flags: [] })
+    } finally {
+      setMempolicy({ mode: 'default' })
+    }
+  })
+})
