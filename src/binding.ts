@@ -1,5 +1,9 @@
 // The only module that loads the native addon. Off Linux nothing is loaded and every call that
-// needs the kernel throws ERR_MEMPOLICY_UNSUPPORTED; installing and importing never fail.
+// needs the kernel throws ERR_MEMPOLICY_UNSUPPORTED; installing and importing never fail. On Linux
+// an addon that does not load (no prebuild for this platform, a bundler that left the .node file
+// behind, a damaged file) gives the same error, saying what was looked for, why it failed and what
+// to do, and one process warning when the package is loaded (docs/packaging.md).
+import fs from 'node:fs'
 import path from 'node:path'
 import nodeGypBuild from 'node-gyp-build'
 
@@ -74,14 +78,30 @@ export type NativeMemory = ArrayBuffer | ArrayBufferView
 
 export const supportedPlatform = process.platform === 'linux'
 
+/** The prebuilt addons the package ships, as node-gyp-build names their folders and libc tags. */
+const PREBUILT = 'linux-x64 and linux-arm64, each for glibc and musl'
+
+/** Where node-gyp-build looks: the package root, holding prebuilds/ and (built from source) build/. */
+const packageRoot = path.join(__dirname, '..')
+
 let native: NativeBinding | undefined
+/** Why the addon did not load on Linux, and which file did not load when one was found. */
 let loadError: unknown
+let foundFile: string | undefined
 
 if (supportedPlatform) {
   try {
-    native = nodeGypBuild(path.join(__dirname, '..')) as NativeBinding
+    foundFile = nodeGypBuild.path(packageRoot)
+    native = nodeGypBuild(packageRoot) as NativeBinding
   } catch (err) {
     loadError = err
+  }
+  if (native === undefined) {
+    process.emitWarning(`${notLoaded()}; isSupported() is false and each call that needs the kernel throws ERR_MEMPOLICY_UNSUPPORTED`, {
+      type: 'MempolicyWarning',
+      code: 'MEMPOLICY_ADDON_NOT_LOADED',
+      detail: advice().join('\n'),
+    })
   }
 }
 
@@ -96,9 +116,50 @@ export function loaded(): NativeBinding | undefined {
 }
 
 export function unsupported(): Error {
-  const reason = supportedPlatform
-    ? `its native addon could not be loaded (${loadError instanceof Error ? loadError.message : String(loadError)})`
-    : `memory policy is a Linux kernel feature and this is ${process.platform}`
-  const err = new Error(`mempolicy is not supported here: ${reason}`, loadError === undefined ? undefined : { cause: loadError })
+  const message = supportedPlatform
+    ? [`mempolicy is not supported here: ${notLoaded()}`, ...advice()].join('\n  ')
+    : `mempolicy is not supported here: memory policy is a Linux kernel feature and this is ${process.platform}`
+  const err = new Error(message, loadError === undefined ? undefined : { cause: loadError })
   return Object.assign(err, { code: 'ERR_MEMPOLICY_UNSUPPORTED' })
+}
+
+/** The platform node-gyp-build matches prebuilds against (it honours the same variables). */
+function platformTag(): string {
+  const platform = process.env.npm_config_platform || process.platform
+  const arch = process.env.npm_config_arch || process.arch
+  const libc = process.env.LIBC || (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')
+  return `${platform}-${arch} ${libc}`
+}
+
+/** True when this file is not inside the mempolicy package (a bundler copied it elsewhere). */
+function outsidePackage(): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { name?: unknown }).name !== 'mempolicy'
+  } catch {
+    return true
+  }
+}
+
+/** The loader's reason on one line, without node-gyp-build's trailing "loaded from" (said above). */
+function reason(): string {
+  const text = loadError instanceof Error ? loadError.message : String(loadError)
+  return text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('loaded from:')).join(' ')
+}
+
+function notLoaded(): string {
+  return foundFile === undefined
+    ? `no native addon for ${platformTag()} was found in ${packageRoot} (prebuilds/ and build/Release/): ${reason()}`
+    : `the native addon ${foundFile} did not load: ${reason()}`
+}
+
+function advice(): string[] {
+  const fromSource = 'build it from source: npm_config_build_from_source=true npm install mempolicy (needs a C++17 compiler, make and Python 3)'
+  if (outsidePackage()) {
+    return [
+      `This code is not inside the mempolicy package (no package.json of mempolicy in ${packageRoot}): a bundler copied the JavaScript and left the .node file behind.`,
+      'Mark mempolicy as external so it loads from node_modules (esbuild --external:mempolicy, webpack externals, Vite ssr.external, Rollup external).',
+    ]
+  }
+  if (foundFile === undefined) return [`Prebuilt addons ship for ${PREBUILT}; on any other Linux, ${fromSource}.`]
+  return [`Reinstall the package (npm rebuild mempolicy), or ${fromSource}.`]
 }
