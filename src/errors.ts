@@ -1,6 +1,7 @@
 // Every error the package throws is built here: argument errors in Node's style (TypeError/RangeError
 // with ERR_* codes) and kernel errors in the shape of Node's SystemError.
-import { getSystemErrorMap, types } from 'node:util'
+import { constants } from 'node:os'
+import util, { types } from 'node:util'
 
 type ArgCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 
@@ -85,7 +86,11 @@ export function errnoName(errno: number): [code: string, description: string] {
   const positive = Math.abs(errno)
   const own = KERNEL_NAMES.get(positive)
   if (own !== undefined) return own
-  errorMap ??= getSystemErrorMap()
+  // Bun has no util.getSystemErrorMap: there each errno is named from os.constants.errno (the
+  // first name of a number, as Node's map has EAGAIN before EWOULDBLOCK).
+  errorMap ??= typeof util.getSystemErrorMap === 'function'
+    ? util.getSystemErrorMap()
+    : new Map(Object.entries(constants.errno).reverse().map(([name, value]) => [-value, [name, `errno ${value}`]]))
   return errorMap.get(-positive) ?? [`E${positive}`, `unknown error ${positive}`]
 }
 
