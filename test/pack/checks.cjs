@@ -2,7 +2,9 @@
 // (import). On a real kernel they place memory and check where it went; under user-mode emulation
 // (MEMPOLICY_SMOKE_EMULATED=1: qemu-user implements none of the memory-policy syscalls) they check
 // that the addon for this architecture loads and that each call reaches the kernel with this
-// architecture's syscall number and comes back as a MempolicyError.
+// architecture's syscall number and comes back as a MempolicyError. MEMPOLICY_SMOKE_LIBC (glibc
+// unless set) names the C library whose prebuild must be the one loaded. They run under Node.js
+// and under Bun.
 'use strict'
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -31,9 +33,10 @@ function run(mp, label) {
   const pkg = path.dirname(require.resolve('mempolicy/package.json', { paths: [process.cwd()] }))
   const nodeGypBuild = require(require.resolve('node-gyp-build', { paths: [pkg] }))
 
-  check('the addon is the prebuild for this platform, nothing was compiled', () => {
+  const libc = process.env.MEMPOLICY_SMOKE_LIBC || 'glibc'
+  check(`the addon is the ${libc} prebuild for this platform, nothing was compiled`, () => {
     const file = nodeGypBuild.path(pkg)
-    assert.equal(path.relative(pkg, file), path.join('prebuilds', `linux-${process.arch}`, 'mempolicy.glibc.node'))
+    assert.equal(path.relative(pkg, file), path.join('prebuilds', `linux-${process.arch}`, `mempolicy.${libc}.node`))
     assert.equal(fs.existsSync(path.join(pkg, 'build')), false, 'the package has a build/ folder')
     return path.relative(pkg, file)
   })
@@ -93,6 +96,11 @@ function run(mp, label) {
       assert.deepEqual(mp.policyOf(buf), { mode: 'bind', nodes: [node], flags: [] })
       assert.equal(mp.nodeOf(buf, 0), node)
       assert.equal(mp.nodeOf(buf, buf.byteLength - 1), node)
+      // move_pages in query mode: where the kernel says every page is.
+      const pages = mp.pageNodes(buf)
+      assert.equal(pages.length, buf.byteLength / mp.pageSize)
+      assert.deepEqual([...new Set(pages)], [node])
+      return `${pages.length} pages on node ${node}`
     })
     check('mbind() on an alloc()ed buffer, then policyOf()', () => {
       const buf = mp.alloc(1 << 20)
