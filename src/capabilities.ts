@@ -1,18 +1,21 @@
 // What this kernel and this process allow, found by probing (KERNEL.md A11 "Runtime feature
-// detection"), never by kernel version.
+// detection"), never by kernel version; what a seccomp filter refuses (docs/containers.md).
 import { existsSync, readFileSync } from 'node:fs'
-import { binding, supportedPlatform, unsupported, type NativeBinding } from './binding'
+import { loaded, unsupported, type NativeBinding } from './binding'
 import { MODES, constants, type Mode, type ModeFlag } from './constants'
-import { hasCapSysNice, seccompFiltered } from './hints'
-import { allNodes, fail, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
+import { filterAnswer, hasCapSysNice, seccompFiltered, type Syscall } from './environment'
+import { allNodes, fail, isSupported, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
 import { fillMask, parseIdList } from './ids'
 import { WEIGHTS_DIR } from './weights'
 import { EINVAL, ENOSYS, EPERM } from './errno'
 
-export type Syscall =
-  | 'get_mempolicy' | 'set_mempolicy' | 'mbind' | 'move_pages' | 'migrate_pages' | 'set_mempolicy_home_node'
+export type { Syscall }
+
+const SYSCALLS: readonly Syscall[] = ['get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node']
 
 export interface Capabilities {
+  /** The same as isSupported(): Linux, the addon loaded, a kernel with the calls. Permission is what the rest says. */
+  supported: boolean
   /** The modes set_mempolicy accepts. */
   modes: Mode[]
   /** The mode flags set_mempolicy accepts, each tried with 'bind'. */
@@ -29,15 +32,24 @@ export interface Capabilities {
     /** Weights derived from memory bandwidth (Linux 6.16+): interleaveWeightsAuto(). */
     auto: boolean
   }
-  /** MPOL_MF_MOVE_ALL (mbind moveAll, movePages all): CAP_SYS_NICE is in this thread's effective set. */
+  /**
+   * MPOL_MF_MOVE_ALL (mbind moveAll, movePages all): CAP_SYS_NICE is in this thread's effective set,
+   * in the initial user namespace (root in a rootless container has it only in its own, which the
+   * kernel does not count).
+   */
   moveAll: boolean
   seccomp: {
     /** A seccomp filter is installed (`Seccomp: 2` in /proc/self/status). */
     filtered: boolean
-    /** The calls that filter refused (EPERM or ENOSYS) when tried. */
+    /** The calls that filter refuses, found by trying each with arguments that change nothing. */
     blocked: Syscall[]
+    /** What the filter answers each blocked call with: EPERM, or ENOSYS (a call the profile does not list). */
+    errors: Partial<Record<Syscall, 'EPERM' | 'ENOSYS'>>
   }
-  /** The nodes this thread may allocate on (get_mempolicy MPOL_F_MEMS_ALLOWED); empty if that call is blocked. */
+  /**
+   * The nodes this thread may allocate on (get_mempolicy MPOL_F_MEMS_ALLOWED, or /proc's
+   * Mems_allowed_list where a filter blocks that call); empty where neither can be read.
+   */
   memsAllowed: number[]
   /** The cgroup's effective cpuset.mems (v2 cpuset.mems.effective, v1 cpuset.effective_mems), or undefined where unreadable. */
   cpusetMems: number[] | undefined
@@ -53,11 +65,6 @@ interface KernelFeatures {
 
 let kernel: KernelFeatures | undefined
 
-/** True when a probe's errno says the call never reached the code that would answer it. */
-function refused(rc: number): boolean {
-  return rc === -EPERM || rc === -ENOSYS
-}
-
 /**
  * Tries each mode and flag with set_mempolicy on this thread, then puts back the thread's policy as
  * get_mempolicy read it: mode, flags and nodes (the user's nodemask where a flag makes the kernel
@@ -65,7 +72,7 @@ function refused(rc: number): boolean {
  * `complete` is false when some probe was refused or failed for another reason than EINVAL: then
  * the answer is not the kernel's and is not cached.
  */
-function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: KernelFeatures; complete: boolean } {
+function probeKernel(native: NativeBinding): { features: KernelFeatures; complete: boolean } {
   const features: KernelFeatures = { modes: [], flags: [], balancingWithPreferredMany: false, homeNode: false }
   let node: number | undefined
   try {
@@ -74,10 +81,7 @@ function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: 
     node = undefined
   }
   const saved = saveThreadPolicy(native)
-  if (typeof saved === 'number' || node === undefined) {
-    if (typeof saved === 'number' && refused(saved)) blocked.add('get_mempolicy')
-    return { features, complete: false }
-  }
+  if (typeof saved === 'number' || node === undefined) return { features, complete: false }
   const one = [node]
   const probe = newMask()
   let changed = false
@@ -90,10 +94,7 @@ function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: 
       changed = true
       return true
     }
-    if (rc !== -EINVAL) {
-      complete = false
-      if (refused(rc)) blocked.add('set_mempolicy')
-    }
+    if (rc !== -EINVAL) complete = false
     return false
   }
   try {
@@ -116,34 +117,12 @@ function probeKernel(native: NativeBinding, blocked: Set<Syscall>): { features: 
   // when collected. ENOSYS: no such syscall, unless a seccomp filter may be the one answering.
   fillMask(probe, one)
   const scratch = native.alloc(pageSize, 0, -1, constants.MPOL_BIND, probe, maxnodeIn())
-  if (!(scratch instanceof ArrayBuffer)) {
-    if (refused(scratch.errno)) blocked.add('mbind')
-    return { features, complete: false }
-  }
+  if (!(scratch instanceof ArrayBuffer)) return { features, complete: false }
   const rc = native.setHomeNode(scratch, node)
   native.mbind(scratch, constants.MPOL_DEFAULT, null, 0, 0)
   features.homeNode = rc >= 0
-  if (rc < 0 && (rc !== -ENOSYS || seccompFiltered())) {
-    if (refused(rc)) blocked.add('set_mempolicy_home_node')
-    complete = false
-  }
+  if (rc < 0 && (rc !== -ENOSYS || seccompFiltered())) complete = false
   return { features, complete }
-}
-
-/**
- * Which of the calls a seccomp filter refuses. Each is made with arguments the kernel rejects with
- * EINVAL before it looks at anything else (move_pages: a query of one page), so nothing changes.
- */
-function probeSeccomp(native: NativeBinding, blocked: Set<Syscall>): void {
-  const page = new Uint8Array(2 * pageSize)
-  if (refused(native.getMempolicy(null, 0, undefined, 0, 0))) blocked.add('get_mempolicy')
-  if (refused(native.setMempolicy(-1, null, 0))) blocked.add('set_mempolicy')
-  if (refused(native.mbind(page, -1, null, 0, 0))) blocked.add('mbind')
-  const query = native.pageNodes(page)
-  if (typeof query === 'number' && refused(query)) blocked.add('move_pages')
-  if (refused(native.migratePagesSync(0, null, null, 0))) blocked.add('migrate_pages')
-  // A home node past MAX_NUMNODES (1 << 30 is past any) is EINVAL before the range is looked at.
-  if (refused(native.setHomeNode(page, 1 << 30))) blocked.add('set_mempolicy_home_node')
 }
 
 function unescapeMount(path: string): string {
@@ -216,20 +195,32 @@ export function cpusetMems(): number[] | undefined {
 }
 
 /**
- * What this kernel and this process allow. Kernel features (modes, flags, home node) are probed
- * once per thread, with calls that leave nothing changed: set_mempolicy on this thread with its
- * policy put back exactly afterwards, and a scratch mapping for the home node. Capabilities,
- * seccomp and cpusets can change while the process runs and are read on every call.
+ * What this kernel and this process allow. On Linux it never throws, whatever a seccomp filter
+ * refuses: kernel features (modes, flags, home node) are probed once per thread, with calls that
+ * leave nothing changed (set_mempolicy on this thread with its policy put back exactly afterwards,
+ * and a scratch mapping for the home node); where a filter refuses a probe, what it would have
+ * found is left out (and not cached). Capabilities, seccomp and cpusets can change while the
+ * process runs and are read on every call. Off Linux, or without the addon, it throws
+ * ERR_MEMPOLICY_UNSUPPORTED as every call that needs the kernel does.
  */
 export function capabilities(): Capabilities {
-  if (!supportedPlatform) throw unsupported()
-  const native = binding()
-  const blocked = new Set<Syscall>()
+  const native = loaded()
+  if (native === undefined) throw unsupported()
   const filtered = seccompFiltered()
-  if (filtered) probeSeccomp(native, blocked)
+  const blocked: Syscall[] = []
+  const errors: Partial<Record<Syscall, 'EPERM' | 'ENOSYS'>> = {}
+  if (filtered) {
+    for (const syscall of SYSCALLS) {
+      const rc = filterAnswer(syscall)
+      if (rc !== 0) {
+        blocked.push(syscall)
+        errors[syscall] = rc === -EPERM ? 'EPERM' : 'ENOSYS'
+      }
+    }
+  }
   let features = kernel
   if (features === undefined) {
-    const probed = probeKernel(native, blocked)
+    const probed = probeKernel(native)
     if (probed.complete) kernel = probed.features
     features = probed.features
   }
@@ -241,6 +232,7 @@ export function capabilities(): Capabilities {
   }
   const weights = existsSync(WEIGHTS_DIR)
   return {
+    supported: isSupported(),
     modes: [...features.modes],
     flags: [...features.flags],
     balancingWithPreferredMany: features.balancingWithPreferredMany,
@@ -251,7 +243,7 @@ export function capabilities(): Capabilities {
       auto: weights && (existsSync(`${WEIGHTS_DIR}/auto`) || existsSync(`${WEIGHTS_DIR}/__auto_type`)),
     },
     moveAll: hasCapSysNice(),
-    seccomp: { filtered, blocked: filtered ? [...blocked] : [] },
+    seccomp: { filtered, blocked, errors },
     memsAllowed: mems,
     cpusetMems: cpusetMems(),
   }

@@ -7,6 +7,8 @@ import { byteLengthOf, checkKeys, knownKeys, readProps, unreadable } from './arg
 import { binding, loaded, type NativeBinding, type NativeMemory } from './binding'
 import { constants } from './constants'
 import { MempolicyError, invalidType, invalidValue, outOfRange, quote } from './errors'
+import { numaKernel, seccompFiltered, statusMemsAllowed } from './environment'
+import { ENOSYS, EPERM } from './errno'
 import { hintFor, type HintContext } from './hints'
 import { checkId, fillMask, maskIds, maskWords, parseIdList } from './ids'
 import { noWholePage as describeNoWholePage } from './memory'
@@ -222,13 +224,22 @@ export function getMempolicy(): PolicyInfo {
   return decodePolicy(rc, maskIds(m))
 }
 
-/** The nodes this thread may allocate on: its cpuset's mems (get_mempolicy MPOL_F_MEMS_ALLOWED). */
+/**
+ * The nodes this thread may allocate on: its cpuset's mems (get_mempolicy MPOL_F_MEMS_ALLOWED).
+ * Where a seccomp filter refuses get_mempolicy (Docker's default profile without CAP_SYS_NICE),
+ * the same set as /proc prints it for this thread (Mems_allowed_list); where that cannot be read
+ * either, the refusal is thrown.
+ */
 export function memsAllowed(): number[] {
   const native = binding()
   const m = mask()
   const rc = native.getMempolicy(maskBuffer(), maxnodeOut(), undefined, 0, constants.MPOL_F_MEMS_ALLOWED)
-  if (rc < 0) fail(rc, 'get_mempolicy')
-  return maskIds(m)
+  if (rc >= 0) return maskIds(m)
+  if ((rc === -EPERM || rc === -ENOSYS) && seccompFiltered()) {
+    const listed = statusMemsAllowed()
+    if (listed !== undefined) return listed
+  }
+  fail(rc, 'get_mempolicy')
 }
 
 /**
@@ -450,12 +461,18 @@ export function parseNodes(text: string): number[] {
 
 let supported: boolean | undefined
 
-/** True where the kernel's memory-policy calls can be made: Linux, the addon loaded, get_mempolicy not refused. */
+/**
+ * True where the kernel's memory-policy calls exist: Linux, the addon loaded, a kernel built with
+ * NUMA support. Not whether this process may make them: under a container's seccomp profile it is
+ * true while the calls are refused, and capabilities() says which are (docs/containers.md).
+ */
 export function isSupported(): boolean {
   if (supported === undefined) {
     const native = loaded()
     // libnuma's numa_available(): get_mempolicy(NULL, NULL, 0, 0, 0) fails only with ENOSYS or EPERM.
-    supported = native !== undefined && native.getMempolicy(null, 0, undefined, 0, 0) >= 0
+    // Under a filter that refuses it, the kernel's NUMA support shows in /proc/self/numa_maps.
+    const rc = native === undefined ? -ENOSYS : native.getMempolicy(null, 0, undefined, 0, 0)
+    supported = native !== undefined && (rc >= 0 || (seccompFiltered() && numaKernel() === true))
   }
   return supported
 }

@@ -13,7 +13,7 @@ import type { ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_
 import { forEachElement, isArray, isCodedError, knownKeys, unknownKey, unreadable } from './args'
 import { binding } from './binding'
 import { MempolicyError, invalidType, outOfRange } from './errors'
-import { allNodes, restoreThreadPolicy, saveThreadPolicy, setMempolicy } from './mempolicy'
+import { allNodes, fail, restoreThreadPolicy, saveThreadPolicy, setMempolicy } from './mempolicy'
 import { encodePolicy, type Policy } from './policy'
 
 let childProcess: typeof import('node:child_process') | undefined
@@ -107,7 +107,7 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
 export function underPolicy<T>(policy: Policy, fn: () => T): T {
   const native = binding()
   const saved = saveThreadPolicy(native)
-  if (typeof saved === 'number') throw new MempolicyError(saved, 'get_mempolicy')
+  if (typeof saved === 'number') fail(saved, 'get_mempolicy')
   setMempolicy(policy)
   let result: T | undefined
   try {

@@ -1,14 +1,15 @@
 // capabilities(): what this kernel and process allow, found by probing. Checked against the kernel
 // version, /proc/self/status and the cgroup files read here directly; the probes must leave the
-// thread policy exactly as it was; seccomp is checked for real under a filter (test/seccomp/filter.c).
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { release, tmpdir } from 'node:os'
+// thread policy exactly as it was; seccomp is checked for real under the runtimes' default profiles
+// (test/seccomp/profiles.ts).
+import { existsSync, readFileSync } from 'node:fs'
+import { release } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { binding } from '../src/binding'
 import { capabilities, getMempolicy, memsAllowed, setMempolicy, type Policy } from '../src/index'
 import { kernelThreadPolicy, rangePolicies } from './kernel-view'
+import { seccompHarness, type Profile, type RunOptions } from './seccomp/profiles'
 
 // Child processes and Workers start slowly under emulation (the multi-node guests run these files too).
 const SLOW = 120_000
@@ -146,66 +147,70 @@ describe('capabilities', { timeout: SLOW }, () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// Under a real seccomp filter (built here with the system C compiler; skipped where there is none).
+// Under the container runtimes' default seccomp profiles (test/seccomp/profiles.ts); every export
+// under every profile is in test/containers.test.ts.
 
-let filterDir: string | undefined
-function filterBinary(): string | undefined {
-  if (filterDir !== undefined) return path.join(filterDir, 'filter')
-  const cc = spawnSync('cc', ['--version'], { stdio: 'ignore' })
-  if (cc.status !== 0) return undefined
-  filterDir = mkdtempSync(path.join(tmpdir(), 'mempolicy-seccomp-'))
-  execFileSync('cc', ['-O2', '-o', path.join(filterDir, 'filter'), path.join(__dirname, 'seccomp', 'filter.c')])
-  return path.join(filterDir, 'filter')
-}
+const harness = seccompHarness()
+const missing = 'missing' in harness ? harness.missing : undefined
+if (missing !== undefined) console.log(`[capabilities] seccomp cases skipped: the harness needs ${missing}`)
 afterAll(() => {
-  if (filterDir !== undefined) rmSync(filterDir, { recursive: true, force: true })
+  if (!('missing' in harness)) harness.dispose()
 })
 
-function underFilter(errno: 'EPERM' | 'ENOSYS', names: string[], body: string): Record<string, unknown> {
-  const filter = filterBinary()!
+function underProfile(profile: Profile, body: string, options: RunOptions = {}): Record<string, unknown> {
+  if ('missing' in harness) throw new Error(harness.missing)
   const script = `
     const mp = require(${JSON.stringify(dist)})
     const pick = (e) => e && { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, hint: e.hint }
     const attempt = (fn) => { try { fn(); return undefined } catch (e) { return pick(e) } }
     Promise.resolve((${body})(mp, attempt, pick)).then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ failed: String(e && e.stack || e) })))
   `
-  const out = execFileSync(filter, [errno, names.join(','), '--', process.execPath, '-e', script], { encoding: 'utf8' })
-  return JSON.parse(out) as Record<string, unknown>
+  const run = harness.run(profile, [process.execPath, '-e', script], options)
+  expect(run.stderr).toBe('')
+  return JSON.parse(run.stdout) as Record<string, unknown>
 }
 
-const noCompiler = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status !== 0
-
-describe.skipIf(noCompiler)('under a seccomp filter', { timeout: SLOW }, () => {
-  it("like Docker's default profile without CAP_SYS_NICE (EPERM for all but get_mempolicy)", () => {
-    const blocked = ['set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node']
-    const r = underFilter('EPERM', blocked, `(mp, attempt) => ({
+describe.skipIf(missing !== undefined)('under a seccomp filter', { timeout: SLOW }, () => {
+  it("Docker's default profile without CAP_SYS_NICE blocks all six calls, get_mempolicy too", () => {
+    const r = underProfile('docker', `(mp, attempt) => ({
       caps: mp.capabilities(),
-      policy: mp.getMempolicy(),
+      policy: attempt(() => mp.getMempolicy()),
       set: attempt(() => mp.setMempolicy({ mode: 'bind', nodes: [${node}] })),
       query: attempt(() => mp.pageNodes(new Uint8Array(1))),
     })`)
     const caps = r.caps as ReturnType<typeof capabilities>
-    expect(caps.seccomp).toEqual({ filtered: true, blocked })
+    const blocked = ['get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node']
+    expect(caps.seccomp).toEqual({ filtered: true, blocked, errors: Object.fromEntries(blocked.map((s) => [s, 'EPERM'])) })
+    expect(caps.supported).toBe(true)
     expect(caps.modes).toEqual([])
+    expect(caps.flags).toEqual([])
     expect(caps.homeNode).toBe(false)
+    expect(caps.moveAll).toBe(false)
+    // From /proc/self/status, get_mempolicy being refused.
     expect(caps.memsAllowed).toEqual(memsAllowed())
-    expect(r.policy).toEqual({ mode: 'default', nodes: [], flags: [] })
+    expect(r.policy).toMatchObject({ name: 'MempolicyError', code: 'EPERM', syscall: 'get_mempolicy' })
     expect(r.set).toMatchObject({ name: 'MempolicyError', code: 'EPERM', syscall: 'set_mempolicy' })
-    expect((r.set as { hint: string }).hint).toMatch(/seccomp filter blocks set_mempolicy/)
+    expect((r.set as { hint: string }).hint).toMatch(/^a seccomp filter blocks set_mempolicy and this process lacks CAP_SYS_NICE/)
     expect(r.query).toMatchObject({ code: 'EPERM', syscall: 'move_pages' })
-    expect((r.query as { hint: string }).hint).toMatch(/seccomp filter blocks move_pages/)
+    expect((r.query as { hint: string }).hint).toMatch(/^a seccomp filter blocks move_pages: .* never allow it, with or without CAP_SYS_NICE/)
   })
 
-  it('a filter that answers ENOSYS for set_mempolicy_home_node only (a profile older than the call)', () => {
-    const r = underFilter('ENOSYS', ['set_mempolicy_home_node'], '(mp) => mp.capabilities()')
-    const caps = r as unknown as ReturnType<typeof capabilities>
-    expect(caps.seccomp).toEqual({ filtered: true, blocked: ['set_mempolicy_home_node'] })
+  it("Podman's default profile answers ENOSYS for set_mempolicy_home_node, which it does not list", () => {
+    const caps = underProfile('podman', '(mp) => mp.capabilities()') as unknown as ReturnType<typeof capabilities>
+    expect(caps.seccomp).toEqual({
+      filtered: true,
+      blocked: ['move_pages', 'migrate_pages', 'set_mempolicy_home_node'],
+      errors: { move_pages: 'EPERM', migrate_pages: 'EPERM', set_mempolicy_home_node: 'ENOSYS' },
+    })
     expect(caps.homeNode).toBe(false)
+    // set_mempolicy is allowed, so the modes are the kernel's, as here.
     expect(caps.modes).toEqual(capabilities().modes)
   })
 
-  it('a filter that blocks get_mempolicy only', () => {
-    const r = underFilter('EPERM', ['get_mempolicy'], '(mp) => mp.capabilities().seccomp')
-    expect(r).toEqual({ filtered: true, blocked: ['get_mempolicy'] })
+  it('a profile that refuses get_mempolicy only: capabilities() lists it, and memsAllowed() still answers', () => {
+    const r = underProfile('podman', '(mp) => ({ seccomp: mp.capabilities().seccomp, mems: mp.memsAllowed() })', {
+      rules: { get_mempolicy: 'EPERM', move_pages: 'allow', migrate_pages: 'allow', set_mempolicy_home_node: 'allow' },
+    })
+    expect(r).toEqual({ seccomp: { filtered: true, blocked: ['get_mempolicy'], errors: { get_mempolicy: 'EPERM' } }, mems: memsAllowed() })
   })
 })

@@ -202,7 +202,9 @@ describe('movePages', { timeout: SLOW }, () => {
     vi.spyOn(native, 'movePages').mockResolvedValueOnce(-13)
     const eacces = await rejection(movePages(memory, node))
     expect(eacces).toMatchObject({ code: 'EACCES', errno: -13, syscall: 'move_pages' })
-    expect(eacces.hint).toMatch(/cpuset/)
+    // The node is in this process's cpuset, so the cpuset is not named as the cause (hints state only
+    // what was checked; a node outside it is named: test/hints.test.ts).
+    expect(eacces.hint).toBeUndefined()
   })
 
   it('validates node and options before any syscall, and rejects rather than throws', async () => {
@@ -251,7 +253,7 @@ describe('migratePages', { timeout: SLOW }, () => {
     const { out } = asNobody(`(mp) => mp.migratePages(1, ${node}, ${node})`)
     const { error } = JSON.parse(out) as { error: Record<string, unknown> }
     expect(error).toMatchObject({ name: 'MempolicyError', code: 'EPERM', errno: -1, syscall: 'migrate_pages' })
-    expect(error.hint).toMatch(/another user/)
+    expect(error.hint).toMatch(/^process 1 runs as uid \d+\/\d+\/\d+ and this process as uid 65534 without CAP_SYS_PTRACE, so it may not inspect it/)
   })
 
   it('validates pid and node lists before any syscall', async () => {

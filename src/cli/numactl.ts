@@ -328,9 +328,7 @@ export async function numactl(argv: readonly string[], version: () => string): P
     return 0
   }
   if (parsed.hardware) {
-    const out = hardware()
-    if (out === undefined) throw new Failure('No NUMA available on this system')
-    process.stdout.write(out)
+    process.stdout.write(hardware())
     return 0
   }
   if (parsed.show) {
@@ -342,9 +340,10 @@ export async function numactl(argv: readonly string[], version: () => string): P
         throw err
       }
     }
-    const out = show()
-    process.stdout.write(out)
-    return out.includes('No NUMA support') ? 1 : 0
+    const shown = show()
+    process.stdout.write(shown.out)
+    if (shown.warning !== undefined) process.stderr.write(`mempolicy: ${shown.warning}\n`)
+    return shown.status
   }
   return run(parsed.command, parsed.policy)
 }

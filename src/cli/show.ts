@@ -1,9 +1,13 @@
 // --show and --hardware: numactl's output, line for line (numactl 2.0.16; docs/cli.md lists the
 // differences).
 import { readFileSync } from 'node:fs'
+import { nodeDirectoryProblem } from '../environment'
+import { MempolicyError } from '../errors'
 import { formatIdList } from '../ids'
 import { getMempolicy, interleaveNext, isSupported, memsAllowed } from '../mempolicy'
+import type { PolicyInfo } from '../policy'
 import { topology } from '../topology'
+import { Failure } from './failures'
 
 function cpuList(text: string): number[] {
   const cpus: number[] = []
@@ -22,16 +26,43 @@ function affinity(): number[] {
 
 const mask = (name: string, nodes: readonly number[]): string => `${name}: ${nodes.map((n) => `${n} `).join('')}\n`
 
-export function show(): string {
+export interface Shown {
+  out: string
+  /** What could not be shown and why, for stderr. */
+  warning?: string
+  status: number
+}
+
+/**
+ * --show. Under a seccomp filter that refuses get_mempolicy (Docker's default profile without
+ * CAP_SYS_NICE) the policy is unknown: its lines say so, the warning names the filter, and the rest
+ * is shown (affinity from /proc, nodes from sysfs, the allowed nodes from /proc's Mems_allowed_list).
+ */
+export function show(): Shown {
   const cpus = affinity()
-  let out = mask('physcpubind', cpus)
-  if (!isSupported()) return `${out}No NUMA support available on this system.\n`
-  out = ''
-  const info = getMempolicy()
+  if (!isSupported()) return { out: `${mask('physcpubind', cpus)}No NUMA support available on this system.\n`, status: 1 }
+  let info: PolicyInfo | undefined
+  let refusal: MempolicyError | undefined
+  try {
+    info = getMempolicy()
+  } catch (err) {
+    if (!(err instanceof MempolicyError)) throw err
+    refusal = err
+  }
   const allowed = memsAllowed()
+  const running = new Set(cpus)
+  const cpubind = topology().nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c))).map((n) => n.id)
+  const binds = mask('physcpubind', cpus) + mask('cpubind', cpubind) + mask('nodebind', cpubind)
+  if (info === undefined) {
+    return {
+      out: `policy: unknown\npreferred node: unknown\n${binds}membind: unknown\npreferred: unknown\n`,
+      warning: `the policy, preferred node, membind and preferred are unknown: ${refusal!.message}`,
+      status: 0,
+    }
+  }
   const cur = interleaveNext() ?? 0
   const interleaving = info.mode === 'interleave' || info.mode === 'weighted-interleave'
-  out += `policy: ${info.mode}\n`
+  let out = `policy: ${info.mode}\n`
   if (info.flags.length > 0) out += `flags: ${info.flags.join(' ')}\n`
   switch (info.mode) {
     case 'default':
@@ -42,21 +73,24 @@ export function show(): string {
     default: out += `preferred node: ${cur} (interleave next)\n`
   }
   if (interleaving) out += `${mask('interleavemask', info.nodes)}interleavenode: ${cur}\n`
-  const running = new Set(cpus)
-  const cpubind = topology().nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c))).map((n) => n.id)
-  out += mask('physcpubind', cpus) + mask('cpubind', cpubind) + mask('nodebind', cpubind)
+  out += binds
   out += mask('membind', info.mode === 'bind' ? info.nodes : allowed)
   out += mask('preferred', info.nodes)
-  return out
+  return { out, status: 0 }
 }
 
 /** printf("% 3d", n): a sign column (space) and a width of three. */
 const col = (n: number): string => (n < 0 ? `${n}` : ` ${n}`).padStart(3)
 
-export function hardware(): string | undefined {
+/**
+ * --hardware, from sysfs alone: numactl's makes no memory-policy call either, so a seccomp filter
+ * changes nothing here. Where sysfs gives no node list, a Failure saying what was found.
+ */
+export function hardware(): string {
+  const problem = nodeDirectoryProblem()
+  if (problem !== undefined) throw new Failure(`cannot show the hardware: ${problem}`)
   const topo = topology()
   const nodes = topo.nodes.map((n) => n.id)
-  if (!isSupported() || nodes.length === 0) return undefined
   const info = new Map(topo.nodes.map((n) => [n.id, n]))
   const mb = (bytes: number | undefined): string => (bytes === undefined ? '<not available>' : `${Math.floor(bytes / 1048576)} MB`)
   let out = `available: ${nodes.length} nodes (${formatIdList(nodes)})\n`
