@@ -1,8 +1,9 @@
 // What the machine has, from /sys/devices/system/node (KERNEL.md C2).
 import { readFileSync } from 'node:fs'
+import { NODE_DIR, nodeDirectoryProblem, statusMemsAllowed } from './environment'
+import { ENOENT } from './errno'
+import { MempolicyError } from './errors'
 import { MAX_NODE_ID, parseIdList } from './ids'
-
-const NODE_DIR = '/sys/devices/system/node'
 
 export interface NodeInfo {
   id: number
@@ -36,9 +37,13 @@ function list(file: string): number[] | undefined {
   return text === undefined ? undefined : parseIdList(text, file, () => [])
 }
 
-/** A sysfs node-state list; on a kernel without NUMA support every state is just node 0. */
+/**
+ * A sysfs node-state list. Where sysfs gives none (a kernel without NUMA support, or a container
+ * that hides it), the nodes with memory are taken to be this thread's allowed ones from /proc
+ * (Mems_allowed_list: a cpuset only holds nodes with memory), and every other state is node 0.
+ */
 export function nodeState(state: 'possible' | 'online' | 'has_memory' | 'has_cpu'): number[] {
-  return list(`${NODE_DIR}/${state}`) ?? [0]
+  return list(`${NODE_DIR}/${state}`) ?? (state === 'has_memory' ? statusMemsAllowed() : undefined) ?? [0]
 }
 
 function meminfo(text: string | undefined, key: string): number {
@@ -47,7 +52,17 @@ function meminfo(text: string | undefined, key: string): number {
   return match === null ? 0 : Number(match[1]) * 1024
 }
 
+/**
+ * The machine's nodes from sysfs. Where /sys/devices/system/node gives no node list, a
+ * MempolicyError ENOENT (syscall 'open', `path` the online list) whose hint says what was found
+ * instead: nothing is made up.
+ */
 export function topology(): Topology {
+  const problem = nodeDirectoryProblem()
+  if (problem !== undefined) {
+    const path = `${NODE_DIR}/online`
+    throw Object.defineProperty(new MempolicyError(-ENOENT, 'open', problem), 'path', { value: path, enumerable: true })
+  }
   const online = nodeState('online')
   const nodes = online.map((id): NodeInfo => {
     const dir = `${NODE_DIR}/node${id}`

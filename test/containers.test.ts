@@ -5,11 +5,11 @@
 // refused call is answered; the CLI's --hardware and --show are compared with numactl's under the
 // same filter.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { constants as osConstants, release } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { interleaveWeights, memsAllowed, pageSize, topology } from '../src/index'
+import { interleaveWeights, interleaveWeightsAuto, memsAllowed, pageSize, topology } from '../src/index'
 import {
   PROFILES, SYSCALLS, answer, hasSysNice, refused, runtimeOf, seccompHarness, type Answer, type Profile, type RunOptions, type Syscall,
 } from './seccomp/profiles'
@@ -396,3 +396,179 @@ describe.skipIf(missing !== undefined)('the seccomp harness', { timeout: SLOW },
     expect(checked).toBe(PROFILES.length * SYSCALLS.length)
   })
 })
+
+// ---------------------------------------------------------------------------------------------
+// Other container realities, each made for real in a child: a read-only /sys, a cpuset cgroup
+// (v1 here; v2 in the guests, test/numa/containers.four.test.ts), root in a user namespace, and
+// /sys/devices/system/node hidden.
+
+const isRoot = process.getuid?.() === 0
+const canUnshare = isRoot && spawnSync('unshare', ['-m', 'true']).status === 0
+// A rootless container: an unprivileged user (nobody here) who is root in a user namespace of its own.
+const ROOTLESS = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '--user', '--map-root-user']
+const canUserns = isRoot && spawnSync(ROOTLESS[0]!, [...ROOTLESS.slice(1), 'true']).status === 0
+const WEIGHTS = '/sys/kernel/mm/mempolicy/weighted_interleave'
+
+/** Runs a node script in a private mount namespace after `setup` (shell) ran there; returns its JSON. */
+function inNamespace(setup: string, script: string, prefix: string[] = ['unshare', '-m', '--propagation', 'private']): Record<string, Outcome> {
+  const source = `
+    const mp = require(${JSON.stringify(dist)})
+    const out = {}
+    const record = async (name, fn) => {
+      try { const v = await fn(); out[name] = { ok: v === undefined ? null : v } } catch (e) { out[name] = { error: { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, hint: e.hint, message: e.message, path: e.path } } }
+    }
+    ;(async () => { ${script} })().then(() => process.stdout.write(JSON.stringify(out)))
+  `
+  const { LD_PRELOAD: _preload, MEMPOLICY_PREBUILD: _build, ...env } = process.env
+  const run = spawnSync(prefix[0]!, [...prefix.slice(1), 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', process.execPath, '-e', source], { encoding: 'utf8', env, timeout: 60_000 })
+  expect(run.stderr).toBe('')
+  expect(run.status).toBe(0)
+  return JSON.parse(run.stdout) as Record<string, Outcome>
+}
+
+/** The same, for a command line: stdout, stderr and status. */
+function shellInNamespace(setup: string, command: string): SpawnSyncReturns<string> {
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; ${command}`], { encoding: 'utf8', timeout: 60_000 })
+}
+
+const errorOf = (outcome: Outcome | undefined): Failure => {
+  expect(outcome).toHaveProperty('error')
+  return (outcome as { error: Failure & { path?: string } }).error
+}
+
+describe('other container realities', { timeout: SLOW }, () => {
+  it.skipIf(!canUnshare || !existsSync(WEIGHTS))('a read-only /sys: writing interleave weights fails with EROFS and says so; nothing changes', () => {
+    const before = { weights: interleaveWeights(), auto: interleaveWeightsAuto() }
+    const [first] = Object.keys(before.weights)
+    const out = inNamespace('mount -o remount,bind,ro /sys', `
+      await record('weights', () => mp.interleaveWeights())
+      await record('set', () => mp.setInterleaveWeights({ ${first}: ${before.weights[Number(first)]} }))
+      await record('auto', () => mp.setInterleaveWeightsAuto(false))
+      await record('topology', () => mp.topology().online)
+    `)
+    expect(out.weights).toEqual({ ok: before.weights })
+    for (const name of ['set', 'auto']) {
+      const error = errorOf(out[name])
+      expect(error).toMatchObject({ name: 'MempolicyError', code: 'EROFS', syscall: 'write' })
+      expect(error.hint).toBe('/sys is mounted read-only here (sysfs), as container runtimes mount /sys: the weights are system-wide, so set them on the host')
+    }
+    expect(out.topology).toEqual({ ok: topology().online })
+    expect({ weights: interleaveWeights(), auto: interleaveWeightsAuto() }).toEqual(before)
+  })
+
+  it.skipIf(!canUnshare)('/sys/devices/system/node hidden: topology() and --hardware say what is missing, node ids are bounded by Mems_allowed', () => {
+    const hide = 'mount -t tmpfs tmpfs /sys/devices/system/node'
+    const out = inNamespace(hide, `
+      await record('topology', () => mp.topology())
+      await record('memsAllowed', () => mp.memsAllowed())
+      await record('all', () => mp.parseNodes('all'))
+      await record('beyond', () => mp.setMempolicy({ mode: 'bind', nodes: [1023] }))
+      await record('pastWidth', () => mp.setMempolicy({ mode: 'bind', nodes: [1024] }))
+      await record('caps', () => mp.capabilities().memsAllowed)
+    `)
+    const hidden = '/sys/devices/system/node has no node list: a tmpfs is mounted over /sys/devices/system/node, hiding what the kernel publishes there'
+    const error = errorOf(out.topology) as Failure & { path?: string }
+    expect(error).toMatchObject({ name: 'MempolicyError', code: 'ENOENT', syscall: 'open', path: '/sys/devices/system/node/online', hint: hidden })
+    expect(out.memsAllowed).toEqual({ ok: memsAllowed() })
+    expect(out.all).toEqual({ ok: memsAllowed() })
+    expect(out.caps).toEqual({ ok: memsAllowed() })
+    // The bound: the width of Mems_allowed in /proc/self/status (the kernel's MAX_NUMNODES).
+    const width = readFileSync('/proc/self/status', 'latin1').match(/^Mems_allowed:\s*([0-9a-f,]+)$/m)![1]!.replace(/,/g, '').length * 4
+    if (width === 1024) {
+      expect(errorOf(out.pastWidth)).toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
+      const beyond = errorOf(out.beyond)
+      expect(beyond).toMatchObject({ code: 'EINVAL', syscall: 'set_mempolicy' })
+      expect(beyond.hint).toBe(`node 1023 is not among this thread's allowed nodes (${formatList(memsAllowed())}); whether it is online or has memory is unknown: ${hidden}`)
+    }
+    const cli = shellInNamespace(hide, `${process.execPath} ${path.join(root, 'dist', 'cli.js')} --hardware`)
+    expect(cli.stdout).toBe('')
+    expect(cli.stderr).toBe(`mempolicy: cannot show the hardware: ${hidden}\n`)
+    expect(cli.status).toBe(1)
+    if (hasNumactl) {
+      // numactl prints an empty machine and exits 0; its --show prints cpubind and nodebind empty.
+      expect(shellInNamespace(hide, 'numactl --hardware').stdout).toMatch(/^available: 0 nodes \(\)/)
+      const [a, b] = [shellInNamespace(hide, `${process.execPath} ${cli_} --show`), shellInNamespace(hide, 'numactl --show')]
+      expect(b.stdout).toMatch(/^cpubind: \nnodebind: \n/m)
+      expect(a.stdout).toBe(b.stdout.replace(/^cpubind: \nnodebind: \n/m, 'cpubind: unknown\nnodebind: unknown\n'))
+      expect(a.stderr).toBe(`mempolicy: cpubind and nodebind are unknown: ${hidden}\n`)
+      expect(b.stderr).toBe('')
+      expect(a.status).toBe(b.status)
+    }
+  })
+
+  it.skipIf(!canUserns || !existsSync(WEIGHTS))('root in a user namespace (rootless): sysfs writes and MOVE_ALL are refused, with why; capabilities() agrees', () => {
+    // Refused by the file's owner and mode before anything is written (the weights are root's).
+    const weights = interleaveWeights()
+    const [first] = Object.keys(weights)
+    const out = inNamespace('true', `
+      await record('uidMap', () => require('node:fs').readFileSync('/proc/self/uid_map', 'latin1').trim().split(/\\s+/).join(' '))
+      await record('set', () => mp.setInterleaveWeights({ ${first}: ${weights[Number(first)]} }))
+      await record('caps', () => { const c = mp.capabilities(); return { moveAll: c.moveAll, modes: c.modes.length > 0 } })
+      const memory = mp.alloc(4 * mp.pageSize)
+      memory.fill(1)
+      await record('moveAll', () => mp.mbind(memory, { mode: 'bind', nodes: [${node}] }, { move: true, moveAll: true }))
+      await record('policy', () => { mp.setMempolicy({ mode: 'bind', nodes: [${node}] }); mp.setMempolicy({ mode: 'default' }); return true })
+    `, ROOTLESS)
+    const error = errorOf(out.set)
+    expect(['EACCES', 'EPERM']).toContain(error.code)
+    expect(error.hint).toBe(`writing ${WEIGHTS}/node${first} needs root in the initial user namespace; this process is root only in a user namespace of its own (/proc/self/uid_map: ${(out.uidMap as { ok: string }).ok}), as in a rootless container`)
+    expect(errorOf(out.moveAll).hint).toMatch(/^moveAll \(MPOL_MF_MOVE_ALL\) needs CAP_SYS_NICE in the initial user namespace; this process has it only in a user namespace of its own/)
+    // Setting a policy needs no capability at all.
+    expect(out.policy).toEqual({ ok: true })
+    expect(out.caps).toEqual({ ok: { moveAll: false, modes: true } })
+    expect(interleaveWeights()).toEqual(weights)
+  })
+})
+
+const cli_ = path.join(root, 'dist', 'cli.js')
+
+// cgroup v1's cpuset hierarchy, as this host has it (the guests mount cgroup2 only).
+const V1 = '/sys/fs/cgroup/cpuset'
+const v1Writable = isRoot && existsSync(`${V1}/cpuset.cpus`) && readFileSync('/proc/self/mountinfo', 'latin1').includes(' - cgroup cgroup ')
+
+describe.skipIf(!v1Writable)('a cgroup v1 cpuset', { timeout: SLOW }, () => {
+  const group = `${V1}/mempolicy-test-${process.pid}`
+  afterAll(() => {
+    if (existsSync(group)) rmdirSync(group)
+  })
+
+  it('a child in a nested cpuset: capabilities() reads its cpuset.effective_mems, memsAllowed and --show agree with numactl', () => {
+    mkdirSync(group)
+    const cpu = readFileSync(`${V1}/cpuset.effective_cpus`, 'latin1').trim().split(/[,-]/)[0]!
+    writeFileSync(`${group}/cpuset.mems`, readFileSync(`${V1}/cpuset.effective_mems`, 'latin1').trim())
+    writeFileSync(`${group}/cpuset.cpus`, cpu)
+    const enter = `echo $$ > ${group}/cgroup.procs`
+    const script = `
+      const mp = require(${JSON.stringify(dist)})
+      const fs = require('node:fs')
+      process.stdout.write(JSON.stringify({
+        cgroup: fs.readFileSync('/proc/self/cgroup', 'latin1').split('\\n').find((l) => /:cpuset(,|:)/.test(l)),
+        caps: mp.capabilities().cpusetMems,
+        mems: mp.memsAllowed(),
+        cpus: /^Cpus_allowed_list:\\s*(\\S+)/m.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1],
+      }))
+    `
+    const child = spawnSync('sh', ['-c', `${enter}; exec "$@"`, 'sh', process.execPath, '-e', script], { encoding: 'utf8' })
+    expect(child.stderr).toBe('')
+    const out = JSON.parse(child.stdout) as { cgroup: string; caps: number[]; mems: number[]; cpus: string }
+    expect(out.cgroup).toMatch(new RegExp(`:cpuset:/mempolicy-test-${process.pid}$`))
+    expect(out.caps).toEqual(parseIds(readFileSync(`${group}/cpuset.effective_mems`, 'latin1')))
+    expect(out.mems).toEqual(out.caps)
+    expect(out.cpus).toBe(cpu)
+    if (hasNumactl) {
+      const ours = spawnSync('sh', ['-c', `${enter}; exec ${process.execPath} ${cli_} --show`], { encoding: 'utf8' })
+      const theirs = spawnSync('sh', ['-c', `${enter}; exec numactl --show`], { encoding: 'utf8' })
+      expect([ours.stdout, ours.stderr, ours.status]).toEqual([theirs.stdout, theirs.stderr, theirs.status])
+      expect(ours.stdout).toContain(`physcpubind: ${cpu} \n`)
+    }
+  })
+})
+
+function parseIds(text: string): number[] {
+  const out: number[] = []
+  for (const part of text.trim().split(',').filter(Boolean)) {
+    const [a, b = a] = part.split('-').map(Number)
+    for (let i = a!; i <= b!; i++) out.push(i)
+  }
+  return out
+}

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { supportedPlatform } from '../binding'
-import { topology } from '../topology'
+import { topology, type Topology } from '../topology'
 import { Failure, UsageError } from './failures'
 
 interface Mapping {
@@ -81,9 +81,15 @@ export function maps(args: readonly string[]): string {
     command = readFileSync(`/proc/${pid}/comm`, 'latin1').trim()
   } catch { /* exited meanwhile */ }
   const totals: Record<number, number> = {}
-  const topo = topology()
-  const withMemory = new Set(topo.withMemory)
-  for (const { id } of topo.nodes) if (withMemory.has(id)) totals[id] = 0
+  // Every node with memory gets a row, where sysfs lists them; numa_maps alone names the rest.
+  let topo: Topology | undefined
+  try {
+    topo = topology()
+  } catch {
+    topo = undefined
+  }
+  const withMemory = new Set(topo?.withMemory)
+  for (const { id } of topo?.nodes ?? []) if (withMemory.has(id)) totals[id] = 0
   for (const m of mappings) for (const [n, bytes] of Object.entries(m.nodes)) totals[Number(n)] = (totals[Number(n)] ?? 0) + bytes
   const nodes = Object.keys(totals).map(Number).sort((a, b) => a - b)
   const total = nodes.reduce((sum, n) => sum + totals[n]!, 0)

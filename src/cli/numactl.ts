@@ -342,7 +342,7 @@ export async function numactl(argv: readonly string[], version: () => string): P
     }
     const shown = show()
     process.stdout.write(shown.out)
-    if (shown.warning !== undefined) process.stderr.write(`mempolicy: ${shown.warning}\n`)
+    for (const line of shown.warning?.split('\n') ?? []) process.stderr.write(`mempolicy: ${line}\n`)
     return shown.status
   }
   return run(parsed.command, parsed.policy)

@@ -24,11 +24,13 @@ function affinity(): number[] {
   return match === null ? [] : cpuList(match[1]!)
 }
 
-const mask = (name: string, nodes: readonly number[]): string => `${name}: ${nodes.map((n) => `${n} `).join('')}\n`
+/** numactl's printmask: each id followed by a space. */
+const list = (nodes: readonly number[]): string => `${nodes.map((n) => `${n} `).join('')}\n`
+const mask = (name: string, nodes: readonly number[]): string => `${name}: ${list(nodes)}`
 
 export interface Shown {
   out: string
-  /** What could not be shown and why, for stderr. */
+  /** What could not be shown and why, for stderr (one line per cause). */
   warning?: string
   status: number
 }
@@ -51,14 +53,16 @@ export function show(): Shown {
   }
   const allowed = memsAllowed()
   const running = new Set(cpus)
-  const cpubind = topology().nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c))).map((n) => n.id)
-  const binds = mask('physcpubind', cpus) + mask('cpubind', cpubind) + mask('nodebind', cpubind)
+  // The nodes of the CPUs this thread may run on need sysfs's node list.
+  const problem = nodeDirectoryProblem()
+  const cpubind = problem !== undefined
+    ? 'unknown\n'
+    : list(topology().nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c))).map((n) => n.id))
+  const binds = `${mask('physcpubind', cpus)}cpubind: ${cpubind}nodebind: ${cpubind}`
+  const warnings = problem === undefined ? [] : [`cpubind and nodebind are unknown: ${problem}`]
   if (info === undefined) {
-    return {
-      out: `policy: unknown\npreferred node: unknown\n${binds}membind: unknown\npreferred: unknown\n`,
-      warning: `the policy, preferred node, membind and preferred are unknown: ${refusal!.message}`,
-      status: 0,
-    }
+    warnings.unshift(`the policy, preferred node, membind and preferred are unknown: ${refusal!.message}`)
+    return { out: `policy: unknown\npreferred node: unknown\n${binds}membind: unknown\npreferred: unknown\n`, warning: warnings.join('\n'), status: 0 }
   }
   const cur = interleaveNext() ?? 0
   const interleaving = info.mode === 'interleave' || info.mode === 'weighted-interleave'
@@ -76,7 +80,7 @@ export function show(): Shown {
   out += binds
   out += mask('membind', info.mode === 'bind' ? info.nodes : allowed)
   out += mask('preferred', info.nodes)
-  return { out, status: 0 }
+  return warnings.length > 0 ? { out, warning: warnings.join('\n'), status: 0 } : { out, status: 0 }
 }
 
 /** printf("% 3d", n): a sign column (space) and a width of three. */
