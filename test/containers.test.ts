@@ -188,7 +188,6 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
     })
 
     it('every call the profile refuses throws its errno, naming the filter and the fix for this runtime', () => {
-      let refusals = 0
       for (const [name, syscalls] of Object.entries(USES)) {
         const first = firstRefusal(profile, syscalls)
         const outcome = out[name]!
@@ -196,7 +195,6 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
           expect(outcome, name).toHaveProperty('ok')
           continue
         }
-        refusals++
         const [syscall, errno] = first
         expect(outcome, name).toHaveProperty('error')
         const error = (outcome as { error: Failure }).error
@@ -204,7 +202,6 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
         expectHint(profile, syscall, errno, error.hint, runtimeOf(profile))
         expect(error.message, name).toBe(`${errno}: ${DESCRIPTIONS[errno]}, ${syscall} (${error.hint})`)
       }
-      expect(refusals).toBe(Object.values(USES).filter((s) => firstRefusal(profile, s) !== undefined).length)
     })
 
     it('the calls it allows do their job, as the kernel shows', () => {
@@ -480,14 +477,14 @@ describe('other container realities', { timeout: SLOW }, () => {
       expect(beyond).toMatchObject({ code: 'EINVAL', syscall: 'set_mempolicy' })
       expect(beyond.hint).toBe(`node 1023 is not among this thread's allowed nodes (${formatList(memsAllowed())}); whether it is online or has memory is unknown: ${hidden}`)
     }
-    const cli = shellInNamespace(hide, `${process.execPath} ${path.join(root, 'dist', 'cli.js')} --hardware`)
-    expect(cli.stdout).toBe('')
-    expect(cli.stderr).toBe(`mempolicy: cannot show the hardware: ${hidden}\n`)
-    expect(cli.status).toBe(1)
+    const hardware = shellInNamespace(hide, `${process.execPath} ${cli} --hardware`)
+    expect(hardware.stdout).toBe('')
+    expect(hardware.stderr).toBe(`mempolicy: cannot show the hardware: ${hidden}\n`)
+    expect(hardware.status).toBe(1)
     if (hasNumactl) {
       // numactl prints an empty machine and exits 0; its --show prints cpubind and nodebind empty.
       expect(shellInNamespace(hide, 'numactl --hardware').stdout).toMatch(/^available: 0 nodes \(\)/)
-      const [a, b] = [shellInNamespace(hide, `${process.execPath} ${cli_} --show`), shellInNamespace(hide, 'numactl --show')]
+      const [a, b] = [shellInNamespace(hide, `${process.execPath} ${cli} --show`), shellInNamespace(hide, 'numactl --show')]
       expect(b.stdout).toMatch(/^cpubind: \nnodebind: \n/m)
       expect(a.stdout).toBe(b.stdout.replace(/^cpubind: \nnodebind: \n/m, 'cpubind: unknown\nnodebind: unknown\n'))
       expect(a.stderr).toBe(`mempolicy: cpubind and nodebind are unknown: ${hidden}\n`)
@@ -519,8 +516,6 @@ describe('other container realities', { timeout: SLOW }, () => {
     expect(interleaveWeights()).toEqual(weights)
   })
 })
-
-const cli_ = path.join(root, 'dist', 'cli.js')
 
 // cgroup v1's cpuset hierarchy, as this host has it (the guests mount cgroup2 only).
 const V1 = '/sys/fs/cgroup/cpuset'
@@ -556,7 +551,7 @@ describe.skipIf(!v1Writable)('a cgroup v1 cpuset', { timeout: SLOW }, () => {
     expect(out.mems).toEqual(out.caps)
     expect(out.cpus).toBe(cpu)
     if (hasNumactl) {
-      const ours = spawnSync('sh', ['-c', `${enter}; exec ${process.execPath} ${cli_} --show`], { encoding: 'utf8' })
+      const ours = spawnSync('sh', ['-c', `${enter}; exec ${process.execPath} ${cli} --show`], { encoding: 'utf8' })
       const theirs = spawnSync('sh', ['-c', `${enter}; exec numactl --show`], { encoding: 'utf8' })
       expect([ours.stdout, ours.stderr, ours.status]).toEqual([theirs.stdout, theirs.stderr, theirs.status])
       expect(ours.stdout).toContain(`physcpubind: ${cpu} \n`)
