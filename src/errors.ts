@@ -1,7 +1,9 @@
 // Every error the package throws is built here: argument errors in Node's style (TypeError/RangeError
 // with ERR_* codes) and kernel errors in the shape of Node's SystemError.
 import { constants } from 'node:os'
-import util, { types } from 'node:util'
+// Named imports only: a default or namespace import of node:util copies every property, which on
+// Node 22+ runs its lazy getters and loads streams, worker_threads and more (test/lazy-load.test.ts).
+import { getSystemErrorMap, types } from 'node:util'
 
 type ArgCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 
@@ -88,8 +90,8 @@ export function errnoName(errno: number): [code: string, description: string] {
   if (own !== undefined) return own
   // Bun has no util.getSystemErrorMap: there each errno is named from os.constants.errno (the
   // first name of a number, as Node's map has EAGAIN before EWOULDBLOCK).
-  errorMap ??= typeof util.getSystemErrorMap === 'function'
-    ? util.getSystemErrorMap()
+  errorMap ??= typeof getSystemErrorMap === 'function'
+    ? getSystemErrorMap()
     : new Map(Object.entries(constants.errno).reverse().map(([name, value]) => [-value, [name, `errno ${value}`]]))
   return errorMap.get(-positive) ?? [`E${positive}`, `unknown error ${positive}`]
 }
