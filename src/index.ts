@@ -22,6 +22,7 @@ export { spawn, type SpawnOptions } from './spawn'
 export { migratePages, movePages, pageNodes, type MovePagesOptions, type MovePagesResult } from './pages'
 export { interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInterleaveWeightsAuto } from './weights'
 export { capabilities, type Capabilities, type Syscall } from './capabilities'
+export type { Access, MemorySideCache, MemoryTier } from './hmat'
 
 /** Canonical node-list text: `[7, 0, 1, 2, 3]` gives `"0-3,7"`. */
 export function formatNodes(nodes: Iterable<number>): string {
@@ -43,3 +44,4 @@ export function topology(): Topology {
   if (!supportedPlatform) throw unsupported()
   return readTopology()
 }
+

@@ -22,11 +22,22 @@ describe('types', () => {
     expectTypeOf<PolicyInfo>().toExtend<{ mode: Mode; nodes: number[]; flags: ModeFlag[] }>()
     expectTypeOf<Policy['mode']>().toEqualTypeOf<Mode>()
     expectTypeOf<PolicyInfo['mode']>().toEqualTypeOf<Mode>()
+    expectTypeOf<mp.Access>().toEqualTypeOf<{
+      initiators: number[]; readBandwidth: number; writeBandwidth: number; readLatency: number; writeLatency: number
+    }>()
     expectTypeOf<NodeInfo>().toEqualTypeOf<{
       id: number; cpus: number[]; memTotal: number; memFree: number; distances: Record<number, number>
+      tier?: number; access?: { all?: mp.Access; cpu?: mp.Access }; caches?: mp.MemorySideCache[]
     }>()
     expectTypeOf<Topology>().toEqualTypeOf<{
       online: number[]; possible: number[]; withMemory: number[]; withCpu: number[]; nodes: NodeInfo[]
+      withNormalMemory?: number[]; withGenericInitiator?: number[]
+      tiers: { id: number; nodes: number[] }[]; demotion?: boolean
+    }>()
+    expectTypeOf<mp.MemorySideCache>().toEqualTypeOf<{
+      level: number; size: number; lineSize: number
+      indexing: 'direct-mapped' | 'indexed' | 'other'; writePolicy: 'write-back' | 'write-through' | 'other'
+      addressMode?: 'reserved' | 'extended-linear'
     }>()
   })
 
