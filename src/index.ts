@@ -2,9 +2,10 @@
 import { supportedPlatform, unsupported } from './binding'
 import { formatIdList } from './ids'
 import * as oci from './oci'
-import type { Policy } from './policy'
+import type { Nodes, Policy } from './policy'
 import { allNodes } from './mempolicy'
 import { topology as readTopology, type Topology } from './topology'
+import { bandwidthWeights as weightsFromBandwidth, type BandwidthWeightsOptions } from './weights'
 
 export { constants, type Mode, type ModeFlag } from './constants'
 export { MempolicyError } from './errors'
@@ -23,6 +24,7 @@ export { migratePages, movePages, pageNodes, type MovePagesOptions, type MovePag
 export { interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInterleaveWeightsAuto } from './weights'
 export { capabilities, type Capabilities, type Syscall } from './capabilities'
 export type { Access, MemorySideCache, MemoryTier } from './hmat'
+export type { BandwidthWeightsOptions } from './weights'
 
 /** Canonical node-list text: `[7, 0, 1, 2, 3]` gives `"0-3,7"`. */
 export function formatNodes(nodes: Iterable<number>): string {
@@ -43,5 +45,14 @@ export function toOci(policy: Policy): oci.OciMemoryPolicy {
 export function topology(): Topology {
   if (!supportedPlatform) throw unsupported()
   return readTopology()
+}
+
+/**
+ * Interleave weights for `nodes` (default: every node with memory) from the memory bandwidth the
+ * kernel publishes (ACPI HMAT / CXL CDAT), for setInterleaveWeights: 100 GB/s and 20 GB/s give 5 and
+ * 1. A MempolicyError ENODEV where the kernel publishes no bandwidth for a node.
+ */
+export function bandwidthWeights(nodes?: Nodes, options?: BandwidthWeightsOptions): Record<number, number> {
+  return weightsFromBandwidth(nodes, options, allNodes)
 }
 

@@ -1,13 +1,18 @@
 // Weighted-interleave node weights in sysfs (KERNEL.md A10): one file per node with memory, and on
 // Linux 6.16+ an automatic mode whose file is named `auto` or, on kernels that carry the
-// "auto is __auto_type" macro, `__auto_type`.
+// "auto is __auto_type" macro, `__auto_type`. bandwidthWeights derives weights from the bandwidth the
+// firmware publishes (docs/heterogeneous-memory.md), on any kernel that publishes it.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { isArray, readProps, unreadable } from './args'
 import { supportedPlatform, unsupported } from './binding'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
+import {
+  SYSFS, kernelWeights, noBandwidth, proportionalWeights, readAccess, readList, usableBandwidth, type SysfsRoots,
+} from './hmat'
 import { hintFor } from './hints'
 import { formatIdList } from './ids'
 import { ENOENT } from './errno'
+import { readNodes, type AllNodes, type Nodes } from './policy'
 
 /** The sysfs directory of the weights; exported for tests. */
 export const WEIGHTS_DIR = '/sys/kernel/mm/mempolicy/weighted_interleave'
@@ -142,4 +147,70 @@ export function setInterleaveWeightsAuto(auto: boolean): void {
   const path = autoFile()
   if (path === undefined) throw sysfsError({ errno: -ENOENT }, 'open', `${WEIGHTS_DIR}/auto`)
   write(path, auto ? 'true\n' : 'false\n')
+}
+
+export interface BandwidthWeightsOptions {
+  /**
+   * Reproduce the weights the kernel's automatic mode (Linux 6.16+) sets, exactly: computed over
+   * every node with memory from access class 1 (CPU initiators) alone, a node without published
+   * bandwidth weighted 1, rounded as the kernel rounds; the weights of `nodes` are returned. Default
+   * false: weights exactly proportional to the bandwidth of the nodes asked for where they fit in
+   * 1..32, else the kernel's rounding over those nodes.
+   */
+  kernel?: boolean
+}
+
+function readKernelOption(options: unknown): boolean {
+  if (options === undefined) return false
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object such as { kernel: true }', options)
+  const { kernel } = readProps(options, ['kernel'], 'options')
+  if (kernel !== undefined && typeof kernel !== 'boolean') throw invalidType('options.kernel', 'of type boolean', kernel)
+  return kernel === true
+}
+
+/**
+ * Interleave weights for `nodes` (default: every node with memory) from the memory bandwidth the
+ * kernel publishes (ACPI HMAT or CXL CDAT, nodeN/access1 where present, else access0; the lesser of
+ * read and write bandwidth), for setInterleaveWeights: 102400 and 20480 MB/s give 5 and 1. Throws a
+ * MempolicyError ENODEV (as the kernel's own automatic mode answers) where a node has no bandwidth
+ * data. Reads sysfs only; works on every kernel that publishes the data, not only Linux 6.16+.
+ */
+export function bandwidthWeightsIn(roots: SysfsRoots, nodes: unknown, options: unknown, all: AllNodes): Record<number, number> {
+  const asked = nodes === undefined ? undefined : readNodes(nodes, 'nodes', all)
+  const kernel = readKernelOption(options)
+  const withMemory = readList(`${roots.node}/has_memory`) ?? []
+  if (asked !== undefined) {
+    if (asked.length === 0) throw invalidValue('nodes', 'must name at least one node', nodes)
+    const memory = new Set(withMemory)
+    const without = asked.filter((n) => !memory.has(n))
+    if (without.length > 0) {
+      const verb = without.length > 1 ? 'have' : 'has'
+      throw invalidValue('nodes', `must name nodes with memory (${formatIdList(withMemory) || 'none'}); node ${formatIdList(without)} ${verb} none`, nodes)
+    }
+  }
+  const chosen = asked ?? withMemory
+  if (chosen.length === 0) throw noBandwidth([], roots.node)
+  if (kernel) {
+    // The kernel's own table: access class 1 of every node with memory (drivers/base/node.c hands
+    // only the CPU-initiator class to mempolicy).
+    const bandwidth = new Map(withMemory.map((n) => [n, usableBandwidth(readAccess(`${roots.node}/node${n}`, 1))]))
+    if ([...bandwidth.values()].every((bw) => bw === 0)) throw noBandwidth(withMemory, roots.node)
+    const weights = kernelWeights(bandwidth)
+    return Object.fromEntries(chosen.map((n) => [n, weights.get(n)!]))
+  }
+  const bandwidth = new Map<number, number>()
+  const missing: number[] = []
+  for (const n of chosen) {
+    const dir = `${roots.node}/node${n}`
+    const bw = usableBandwidth(readAccess(dir, 1)) || usableBandwidth(readAccess(dir, 0))
+    if (bw === 0) missing.push(n)
+    bandwidth.set(n, bw)
+  }
+  if (missing.length > 0) throw noBandwidth(missing, roots.node)
+  return Object.fromEntries(proportionalWeights(bandwidth))
+}
+
+export function bandwidthWeights(nodes: Nodes | undefined, options: BandwidthWeightsOptions | undefined, all: AllNodes): Record<number, number> {
+  if (!supportedPlatform) throw unsupported()
+  return bandwidthWeightsIn(SYSFS, nodes, options, all)
 }

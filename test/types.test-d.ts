@@ -114,6 +114,13 @@ describe('types', () => {
     expectTypeOf([...info.nodes]).toEqualTypeOf<number[]>()
   })
 
+  it('give the heterogeneous-memory calls their shapes', () => {
+    expectTypeOf(mp.bandwidthWeights).parameters.toEqualTypeOf<[nodes?: Nodes, options?: { kernel?: boolean }]>()
+    expectTypeOf(mp.bandwidthWeights).returns.toEqualTypeOf<Record<number, number>>()
+    // What it returns is what setInterleaveWeights takes.
+    mp.setInterleaveWeights(mp.bandwidthWeights('0-1'))
+  })
+
   it('give the thread-policy calls their shapes', () => {
     expectTypeOf(setMempolicy).parameter(0).toEqualTypeOf<Policy>()
     // The package's own option type, whatever scope it holds: an honest result.
