@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The `mempolicy` command. Each subcommand is a file of src/cli/: numactl's options (numactl.ts, with
-// --show and --hardware in show.ts) and `maps PID` (maps.ts). This file picks one and prints failures.
+// --show and --hardware in show.ts), `maps PID` (maps.ts) and `stat`, numastat's reports (stat.ts).
+// This file picks one and prints failures.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { supportedPlatform } from './binding'
 import { Failure, UsageError } from './cli/failures'
 import { maps } from './cli/maps'
 import { numactl } from './cli/numactl'
+import { main as stat } from './cli/stat'
 
 const NAME = 'mempolicy'
 
@@ -22,6 +24,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!supportedPlatform && !argv.some((a) => a === '--help' || a === '-h' || a === '--version')) {
     throw new Failure(`memory policy is a Linux kernel feature and this is ${process.platform}`)
   }
+  if (argv[0] === 'stat') return stat(argv.slice(1))
   if (argv[0] === 'maps') {
     process.stdout.write(maps(argv.slice(1)))
     return 0

@@ -3,7 +3,8 @@ import { supportedPlatform, unsupported } from './binding'
 import { formatIdList } from './ids'
 import * as oci from './oci'
 import type { Nodes, Policy } from './policy'
-import { allNodes } from './mempolicy'
+import { allNodes, pageSize } from './mempolicy'
+import { memoryOf as readMemoryOf, type NodeMemory } from './stats'
 import { topology as readTopology, type Topology } from './topology'
 import { bandwidthWeights as weightsFromBandwidth, type BandwidthWeightsOptions } from './weights'
 
@@ -25,6 +26,7 @@ export { interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInte
 export { capabilities, type Capabilities, type Syscall } from './capabilities'
 export type { Access, MemorySideCache, MemoryTier } from './hmat'
 export type { BandwidthWeightsOptions } from './weights'
+export { nodeStats, type NodeMemory, type NodeStats } from './stats'
 
 /** Canonical node-list text: `[7, 0, 1, 2, 3]` gives `"0-3,7"`. */
 export function formatNodes(nodes: Iterable<number>): string {
@@ -56,3 +58,10 @@ export function bandwidthWeights(nodes?: Nodes, options?: BandwidthWeightsOption
   return weightsFromBandwidth(nodes, options, allNodes)
 }
 
+/**
+ * A process's resident memory per online node, in bytes (default: this process), in numastat -p's
+ * rows: huge, heap, stack, private and total; from /proc/PID/numa_maps, ascending by node.
+ */
+export function memoryOf(pid?: number): NodeMemory[] {
+  return readMemoryOf(pid, pageSize)
+}

@@ -119,6 +119,12 @@ describe('types', () => {
     expectTypeOf(mp.bandwidthWeights).returns.toEqualTypeOf<Record<number, number>>()
     // What it returns is what setInterleaveWeights takes.
     mp.setInterleaveWeights(mp.bandwidthWeights('0-1'))
+    expectTypeOf(mp.nodeStats).toEqualTypeOf<() => {
+      node: number; numaHit: number; numaMiss: number; numaForeign: number; interleaveHit: number; localNode: number; otherNode: number
+    }[]>()
+    expectTypeOf(mp.memoryOf).toEqualTypeOf<(pid?: number) => { node: number; huge: number; heap: number; stack: number; private: number; total: number }[]>()
+    // @ts-expect-error a pid is a number
+    mp.memoryOf('self')
   })
 
   it('give the thread-policy calls their shapes', () => {
