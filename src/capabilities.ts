@@ -5,6 +5,7 @@ import { loaded, unsupported, type NativeBinding } from './binding'
 import { MODES, constants, type Mode, type ModeFlag } from './constants'
 import { filterAnswer, hasCapSysNice, seccompFiltered, type Syscall } from './environment'
 import { allNodes, fail, isSupported, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
+import { readDemotion } from './hmat'
 import { fillMask, parseIdList } from './ids'
 import { WEIGHTS_DIR } from './weights'
 import { EINVAL, ENOSYS, EPERM } from './errno'
@@ -53,6 +54,55 @@ export interface Capabilities {
   memsAllowed: number[]
   /** The cgroup's effective cpuset.mems (v2 cpuset.mems.effective, v1 cpuset.effective_mems), or undefined where unreadable. */
   cpusetMems: number[] | undefined
+  /** Memory tiering: whether pages move between fast and slow memory, and how many did (docs/heterogeneous-memory.md). */
+  tiering: Tiering
+}
+
+export interface Tiering {
+  /**
+   * /proc/sys/kernel/numa_balancing, a bit mask: 0 off, 1 NUMA balancing (pages move towards the
+   * CPUs that use them), 2 memory tiering (hot pages on slower tiers are promoted), 3 both; undefined
+   * where the kernel has no NUMA balancing or the file cannot be read.
+   */
+  numaBalancing: number | undefined
+  /** numaBalancing has bit 2 (memory tiering): pages of slower tiers that are used are promoted. */
+  promotion: boolean
+  /** /sys/kernel/mm/numa/demotion_enabled: reclaim demotes cold pages to a slower tier instead of dropping them; undefined where absent. */
+  demotion: boolean | undefined
+  /**
+   * The promotion and demotion counters of /proc/vmstat (pages since boot), under the kernel's own
+   * names: pgpromote_success, pgpromote_candidate, pgdemote_kswapd, pgdemote_direct, ... (which ones
+   * depends on the kernel). Empty where the kernel has none.
+   */
+  counters: Record<string, number>
+}
+
+const NUMA_BALANCING_MEMORY_TIERING = 2
+
+/** What the kernel tells about memory tiering, read from procfs and sysfs on each call. */
+export function tiering(): Tiering {
+  let numaBalancing: number | undefined
+  try {
+    const text = readFileSync('/proc/sys/kernel/numa_balancing', 'latin1').trim()
+    if (/^\d+$/.test(text)) numaBalancing = Number(text)
+  } catch {
+    numaBalancing = undefined
+  }
+  const counters: Record<string, number> = {}
+  try {
+    for (const line of readFileSync('/proc/vmstat', 'latin1').split('\n')) {
+      const match = /^(pg(?:promote|demote)_\w+) (\d+)$/.exec(line)
+      if (match !== null) counters[match[1]!] = Number(match[2])
+    }
+  } catch {
+    // No /proc/vmstat (a partial /proc): no counters.
+  }
+  return {
+    numaBalancing,
+    promotion: numaBalancing !== undefined && (numaBalancing & NUMA_BALANCING_MEMORY_TIERING) !== 0,
+    demotion: readDemotion(),
+    counters,
+  }
 }
 
 /** What the kernel itself accepts: fixed until reboot, so probed once per thread. */
@@ -246,5 +296,6 @@ export function capabilities(): Capabilities {
     seccomp: { filtered, blocked, errors },
     memsAllowed: mems,
     cpusetMems: cpusetMems(),
+    tiering: tiering(),
   }
 }

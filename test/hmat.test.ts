@@ -5,7 +5,7 @@
 // (test/numa/weights.hmat.test.ts).
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { MempolicyError, bandwidthWeights, topology } from '../src/index'
+import { MempolicyError, bandwidthWeights, capabilities, topology } from '../src/index'
 import { SYSFS, kernelWeights, proportionalWeights } from '../src/hmat'
 import { bandwidthWeightsIn } from '../src/weights'
 import { hmatGuestSpec, makeTree, type Tree, type TreeSpec } from './sysfs-tree'
@@ -177,5 +177,27 @@ describe('bandwidthWeights() on this machine', () => {
       bandwidthWeights()
     } catch { /* ENODEV here */ }
     expect(existsSync(dir) ? readdirSync(dir).map((f) => [f, readFileSync(`${dir}/${f}`, 'latin1')]) : []).toEqual(before)
+  })
+})
+
+describe('capabilities().tiering', () => {
+  const vmstat = (): Record<string, number> => Object.fromEntries(readFileSync('/proc/vmstat', 'latin1').trim().split('\n')
+    .map((l) => l.split(' ')).filter(([k]) => /^pg(promote|demote)_/.test(k!)).map(([k, v]) => [k, Number(v)]))
+
+  it('reads the NUMA balancing mode, demotion and the promotion/demotion counters as procfs and sysfs have them', () => {
+    const before = vmstat()
+    const { tiering } = capabilities()
+    const after = vmstat()
+    const mode = existsSync('/proc/sys/kernel/numa_balancing') ? Number(readFileSync('/proc/sys/kernel/numa_balancing', 'latin1')) : undefined
+    expect(tiering.numaBalancing).toBe(mode)
+    expect(tiering.promotion).toBe(mode !== undefined && (mode & 2) === 2)
+    const demotion = existsSync('/sys/kernel/mm/numa/demotion_enabled') ? readFileSync('/sys/kernel/mm/numa/demotion_enabled', 'latin1').trim() === 'true' : undefined
+    expect(tiering.demotion).toBe(demotion)
+    expect(Object.keys(tiering.counters).sort()).toEqual(Object.keys(before).sort())
+    for (const [name, value] of Object.entries(tiering.counters)) {
+      expect(value).toBeGreaterThanOrEqual(before[name]!)
+      expect(value).toBeLessThanOrEqual(after[name]!)
+    }
+    if (existsSync('/sys/devices/virtual/memory_tiering')) expect(Object.keys(tiering.counters)).toContain('pgdemote_kswapd')
   })
 })

@@ -123,6 +123,9 @@ describe('types', () => {
       node: number; numaHit: number; numaMiss: number; numaForeign: number; interleaveHit: number; localNode: number; otherNode: number
     }[]>()
     expectTypeOf(mp.memoryOf).toEqualTypeOf<(pid?: number) => { node: number; huge: number; heap: number; stack: number; private: number; total: number }[]>()
+    expectTypeOf<mp.Capabilities['tiering']>().toEqualTypeOf<{
+      numaBalancing: number | undefined; promotion: boolean; demotion: boolean | undefined; counters: Record<string, number>
+    }>()
     // @ts-expect-error a pid is a number
     mp.memoryOf('self')
   })
