@@ -82,7 +82,14 @@ export function cFixed(value: number, places: number): string {
   const negative = value < 0 || Object.is(value, -0)
   if (Number.isNaN(value)) return 'nan'
   if (!Number.isFinite(value)) return negative ? '-inf' : 'inf'
-  F64.setFloat64(0, Math.abs(value))
+  const magnitude = Math.abs(value)
+  // toFixed also rounds the exact value, and differs only on an exact tie: used wherever the scaled
+  // value is clearly off one (its rounding error is below scaled * 2^-53), and below 1e21.
+  const approximate = magnitude * 10 ** places
+  if (approximate < 1e20 && Math.abs(approximate - Math.floor(approximate) - 0.5) > approximate * 1e-15 + 1e-300) {
+    return (negative ? '-' : '') + magnitude.toFixed(places)
+  }
+  F64.setFloat64(0, magnitude)
   const bits = F64.getBigUint64(0)
   const biased = Number((bits >> 52n) & 0x7ffn)
   let mantissa = bits & ((1n << 52n) - 1n)
