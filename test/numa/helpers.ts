@@ -8,7 +8,7 @@ import { describe, it } from 'vitest'
 import { setMempolicy, type Policy } from '../../src/index'
 import { countByNode, pageSize, parseNodeList } from '../oracle/index'
 
-export type TopologyName = 'four' | 'cxl' | 'fake64' | 'fake66'
+export type TopologyName = 'four' | 'cxl' | 'hmat' | 'fake64' | 'fake66'
 
 const NODE_DIR = '/sys/devices/system/node'
 
