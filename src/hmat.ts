@@ -35,7 +35,7 @@ export interface MemorySideCache {
   indexing: 'direct-mapped' | 'indexed' | 'other'
   /** The kernel's `write_policy`: 0 write-back, 1 write-through, 2 other. */
   writePolicy: 'write-back' | 'write-through' | 'other'
-  /** The kernel's `address_mode` (Linux 6.15+): 0 reserved, 1 extended-linear. */
+  /** The kernel's `address_mode`, where it publishes one: 0 reserved, 1 extended-linear. */
   addressMode?: 'reserved' | 'extended-linear'
 }
 
