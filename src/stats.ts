@@ -6,6 +6,7 @@ import { EACCES, ENOENT, ESRCH } from './errno'
 import { MempolicyError, invalidType, outOfRange } from './errors'
 import { SYSFS, readList } from './hmat'
 import { hintFor } from './hints'
+import { pageSize } from './mempolicy'
 
 /** A node's allocation counters (nodeN/numastat), in pages. */
 export interface NodeStats {
@@ -171,7 +172,11 @@ export function memoryOfIn(root: string, pid: unknown, pageSize: number): NodeMe
   return memoryFromNumaMaps(text, onlineNodes(root), pageSize, defaultHugePageSize())
 }
 
-export function memoryOf(pid: number | undefined, pageSize: number): NodeMemory[] {
+/**
+ * A process's resident memory per online node, in bytes (default: this process), in numastat -p's
+ * rows: huge, heap, stack, private and total; from /proc/PID/numa_maps, ascending by node.
+ */
+export function memoryOf(pid?: number): NodeMemory[] {
   if (!supportedPlatform) throw unsupported()
   return memoryOfIn(SYSFS.node, pid, pageSize)
 }

@@ -3,13 +3,14 @@
 // "auto is __auto_type" macro, `__auto_type`. bandwidthWeights derives weights from the bandwidth the
 // firmware publishes (docs/heterogeneous-memory.md), on any kernel that publishes it.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { isArray, readProps, unreadable } from './args'
+import { checkKeys, isArray, knownKeys, readProps, unreadable } from './args'
 import { supportedPlatform, unsupported } from './binding'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
 import {
   SYSFS, kernelWeights, noBandwidth, proportionalWeights, readAccess, readList, usableBandwidth, type SysfsRoots,
 } from './hmat'
 import { hintFor } from './hints'
+import { allNodes } from './mempolicy'
 import { formatIdList } from './ids'
 import { ENOENT } from './errno'
 import { readNodes, type AllNodes, type Nodes } from './policy'
@@ -160,21 +161,20 @@ export interface BandwidthWeightsOptions {
   kernel?: boolean
 }
 
+const BANDWIDTH_KEYS = knownKeys(['kernel'], { auto: 'kernel', exact: 'kernel', linux: 'kernel', kernelauto: 'kernel' })
+
 function readKernelOption(options: unknown): boolean {
   if (options === undefined) return false
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object such as { kernel: true }', options)
+  if (options === null || typeof options !== 'object') {
+    throw invalidType('options', 'an object such as { kernel: true }', options, typeof options === 'boolean' ? `Write { kernel: ${options} }` : undefined)
+  }
   const { kernel } = readProps(options, ['kernel'], 'options')
+  checkKeys(options, BANDWIDTH_KEYS, 'options')
   if (kernel !== undefined && typeof kernel !== 'boolean') throw invalidType('options.kernel', 'of type boolean', kernel)
   return kernel === true
 }
 
-/**
- * Interleave weights for `nodes` (default: every node with memory) from the memory bandwidth the
- * kernel publishes (ACPI HMAT or CXL CDAT, nodeN/access1 where present, else access0; the lesser of
- * read and write bandwidth), for setInterleaveWeights: 102400 and 20480 MB/s give 5 and 1. Throws a
- * MempolicyError ENODEV (as the kernel's own automatic mode answers) where a node has no bandwidth
- * data. Reads sysfs only; works on every kernel that publishes the data, not only Linux 6.16+.
- */
+/** bandwidthWeights() over the sysfs directories `roots` (a test passes a copy of them). */
 export function bandwidthWeightsIn(roots: SysfsRoots, nodes: unknown, options: unknown, all: AllNodes): Record<number, number> {
   const asked = nodes === undefined ? undefined : readNodes(nodes, 'nodes', all)
   const kernel = readKernelOption(options)
@@ -210,7 +210,15 @@ export function bandwidthWeightsIn(roots: SysfsRoots, nodes: unknown, options: u
   return Object.fromEntries(proportionalWeights(bandwidth))
 }
 
-export function bandwidthWeights(nodes: Nodes | undefined, options: BandwidthWeightsOptions | undefined, all: AllNodes): Record<number, number> {
+/**
+ * Interleave weights for `nodes` (default: every node with memory) from the memory bandwidth the
+ * kernel publishes (ACPI HMAT or CXL CDAT, nodeN/access1 where present, else access0; the lesser of
+ * read and write bandwidth), for setInterleaveWeights: 102400 and 20480 MB/s give 5 and 1
+ * (docs/heterogeneous-memory.md). Throws a MempolicyError ENODEV (as the kernel's own automatic mode
+ * answers) where a node has no bandwidth data. Reads sysfs only; works on every kernel that
+ * publishes the data, not only Linux 6.16+.
+ */
+export function bandwidthWeights(nodes?: Nodes, options?: BandwidthWeightsOptions): Record<number, number> {
   if (!supportedPlatform) throw unsupported()
-  return bandwidthWeightsIn(SYSFS, nodes, options, all)
+  return bandwidthWeightsIn(SYSFS, nodes, options, allNodes)
 }

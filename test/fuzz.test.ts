@@ -351,6 +351,7 @@ const fuzzed = new Set<string>()
 const UNFUZZED: Readonly<Record<string, string>> = {
   isSupported: 'no arguments', getMempolicy: 'no arguments', memsAllowed: 'no arguments', topology: 'no arguments',
   capabilities: 'no arguments', interleaveWeights: 'no arguments', interleaveWeightsAuto: 'no arguments',
+  nodeStats: 'no arguments',
   MempolicyError: 'a class the package constructs itself',
 }
 
@@ -400,12 +401,13 @@ describe('hostile arguments: no crash, coded errors, nothing changed on rejectio
     }
     return result
   })
-  it('getMempolicy, memsAllowed, topology, isSupported, capabilities, interleaveWeights and interleaveWeightsAuto ignore any arguments', () => {
+  it('getMempolicy, memsAllowed, topology, isSupported, capabilities, interleaveWeights, interleaveWeightsAuto and nodeStats ignore any arguments', () => {
     fresh()
     fc.assert(fc.property(extra, (args) => {
       for (const [name, fn] of Object.entries({
         getMempolicy: mp.getMempolicy, memsAllowed: mp.memsAllowed, topology: mp.topology, isSupported: mp.isSupported,
         capabilities: mp.capabilities, interleaveWeights: mp.interleaveWeights, interleaveWeightsAuto: mp.interleaveWeightsAuto,
+        nodeStats: mp.nodeStats,
       })) check(() => `${name}(${args.map((a) => a.label).join(', ')})`, call(name, fn as (...a: unknown[]) => unknown, args))
     }), { ...params, numRuns: Math.ceil(RUNS / 5) })
   })
@@ -432,6 +434,10 @@ describe('hostile arguments: no crash, coded errors, nothing changed on rejectio
   )], (v) => mp.fromOci(v))
   property('toOci', [policyArb], (p) => mp.toOci(p as never))
   property('pageNodes', [memoryArb], (m) => mp.pageNodes(m as never))
+  property('bandwidthWeights', [fc.oneof(fc.constant(plain(undefined)), nodesArb), optionsArb(['kernel'], [true, false])],
+    (n, o) => mp.bandwidthWeights(n as never, o as never))
+  property('memoryOf', [fc.oneof(fc.constantFrom(undefined, process.pid, 1, 0, -1, 0.5, NaN, 2 ** 31 - 2, 2 ** 31, 2 ** 53).map((v) => plain(v)), any)],
+    (pid) => mp.memoryOf(pid as never))
   asyncProperty('movePages', [memoryArb, fc.oneof(nodeIds.map((v) => plain(v)), any), optionsArb(['all'], [true, false])],
     (m, n, o) => mp.movePages(m as never, n as never, o as never), Math.ceil(RUNS / 2))
   asyncProperty('migratePages', [

@@ -47,6 +47,9 @@ const CALLS = {
   setInterleaveWeightsAuto: [true],
   capabilities: [],
   spawn: [process.execPath, ['-e', '0'], { mempolicy: { mode: 'default' }, stdio: 'ignore' }],
+  bandwidthWeights: [],
+  nodeStats: [],
+  memoryOf: [],
 }
 /** Exports that work everywhere, checked below. */
 const PURE = ['formatNodes', 'parseNodes', 'fromOci', 'toOci', 'isSupported', 'MempolicyError']
