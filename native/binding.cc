@@ -28,6 +28,14 @@ constexpr Export kExports[] = {
     {"migratePagesSync", mempolicy::MigratePagesSync},
     {"processExclusive", mempolicy::ProcessExclusive},
     {"signalThreads", mempolicy::SignalThreads},
+    {"setAffinity", mempolicy::SetAffinity},
+    {"getAffinity", mempolicy::GetAffinity},
+    {"getcpu", mempolicy::Getcpu},
+    {"execve", mempolicy::Execve},
+    {"shmGet", mempolicy::ShmGet},
+    {"shmSize", mempolicy::ShmSize},
+    {"shmAttach", mempolicy::ShmAttach},
+    {"mapShared", mempolicy::MapShared},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
