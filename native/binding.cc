@@ -32,6 +32,7 @@ constexpr Export kExports[] = {
     {"getAffinity", mempolicy::GetAffinity},
     {"getcpu", mempolicy::Getcpu},
     {"execve", mempolicy::Execve},
+    {"signalDefault", mempolicy::SignalDefault},
     {"shmGet", mempolicy::ShmGet},
     {"shmSize", mempolicy::ShmSize},
     {"shmAttach", mempolicy::ShmAttach},

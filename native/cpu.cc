@@ -6,6 +6,7 @@
 #include "mempolicy.h"
 
 #include <csignal>
+#include <fcntl.h>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -156,8 +157,9 @@ napi_value Getcpu(napi_env env, napi_callback_info info) {
 // execve(path, argv: string[], envp: string[]) -> -errno (it returns only when the exec failed)
 // Before the call every signal disposition is set to SIG_DFL and the calling thread's signal mask
 // emptied, as a shell does before it execs a command: ignored signals and the mask survive execve,
-// and Node ignores SIGPIPE and SIGXFSZ (docs/cli.md, "Exec in place"). If the exec fails, both are
-// put back as they were, so the caller can still report the failure.
+// and Node ignores SIGPIPE and SIGXFSZ (docs/cli.md, "Exec in place"). Node also marks the standard
+// descriptors 0-2 close-on-exec; the command must inherit them, so the mark is cleared. If the exec
+// fails, all of this is put back as it was, so the caller can still report the failure.
 napi_value Execve(napi_env env, napi_callback_info info) {
   Args<3> args(env, info);
   std::string path;
@@ -180,6 +182,11 @@ napi_value Execve(napi_env env, napi_callback_info info) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     saved[sig] = sigaction(sig, &dfl, &previous[sig]) == 0;
   }
+  int fd_flags[3] = {-1, -1, -1};
+  for (int fd = 0; fd < 3; fd++) {
+    fd_flags[fd] = fcntl(fd, F_GETFD);
+    if (fd_flags[fd] >= 0 && (fd_flags[fd] & FD_CLOEXEC) != 0) fcntl(fd, F_SETFD, fd_flags[fd] & ~FD_CLOEXEC);
+  }
   sigset_t none;
   sigemptyset(&none);
   // The empty mask goes in last, immediately before the exec: a signal pending now is delivered
@@ -188,11 +195,25 @@ napi_value Execve(napi_env env, napi_callback_info info) {
   execve(path.c_str(), argp.data(), envpp.data());
   const int error = errno;
   pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  for (int fd = 0; fd < 3; fd++) {
+    if (fd_flags[fd] >= 0) fcntl(fd, F_SETFD, fd_flags[fd]);
+  }
   for (int sig = 1; sig < NSIG; sig++) {
     if (saved[sig]) sigaction(sig, &previous[sig], nullptr);
   }
   pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
   return Int(env, -error);
+}
+
+// signalDefault(signal) -> 0 | -errno                    sigaction(signal, SIG_DFL)
+napi_value SignalDefault(napi_env env, napi_callback_info info) {
+  Args<1> args(env, info);
+  int64_t sig = 0;
+  if (!args.Int(0, &sig, 1, NSIG - 1)) return ThrowType(env, "signalDefault(signal)");
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  return Int(env, sigaction(static_cast<int>(sig), &dfl, nullptr) == 0 ? 0 : Failed());
 }
 
 // shmGet(key, size, flags) -> id | -errno                                    shmget

@@ -278,6 +278,7 @@ napi_value SetAffinity(napi_env env, napi_callback_info info);
 napi_value GetAffinity(napi_env env, napi_callback_info info);
 napi_value Getcpu(napi_env env, napi_callback_info info);
 napi_value Execve(napi_env env, napi_callback_info info);
+napi_value SignalDefault(napi_env env, napi_callback_info info);
 napi_value ShmGet(napi_env env, napi_callback_info info);
 napi_value ShmSize(napi_env env, napi_callback_info info);
 napi_value ShmAttach(napi_env env, napi_callback_info info);

@@ -61,6 +61,8 @@ export interface NativeBinding {
   getcpu(out: Int32Array): number
   /** execve with every signal disposition at SIG_DFL and an empty signal mask; returns -errno only if it failed (and then restores both). */
   execve(path: string, argv: readonly string[], envp: readonly string[]): number
+  /** sigaction(signal, SIG_DFL): 0 or -errno. */
+  signalDefault(signal: number): number
   /** shmget: the segment id, or -errno. */
   shmGet(key: number, size: number, flags: number): number
   /** shmctl(IPC_STAT): the segment's size in bytes, or -errno. */
@@ -83,7 +85,7 @@ const NATIVE_FUNCTIONS = {
   setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
   setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
   migratePagesSync: true, processExclusive: true, signalThreads: true,
-  setAffinity: true, getAffinity: true, getcpu: true, execve: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,
+  setAffinity: true, getAffinity: true, getcpu: true, execve: true, signalDefault: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,
 } satisfies Record<NativeFunction, true>
 
 type NativeFunction = { [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never }[keyof NativeBinding]

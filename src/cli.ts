@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `mempolicy` command. Each subcommand is a file of src/cli/: numactl's options (numactl.ts, with
 // --show and --hardware in show.ts) and `maps PID` (maps.ts). This file picks one and prints failures.
+import './cli/signals'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { supportedPlatform } from './binding'
