@@ -189,7 +189,7 @@ describe('spawn(): cpus and cpuNodes', () => {
     const reads: Record<string, number> = { mempolicy: 0, cpus: 0, mode: 0 }
     const policy = { get mode() { reads.mode!++; return reads.mode === 1 ? 'bind' : 'interleave' }, nodes: [node] }
     const options = {
-      stdio: ['ignore', 'pipe', 'inherit'] as const,
+      stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[],
       get mempolicy() { reads.mempolicy!++; return policy as unknown as Policy },
       get cpus() { reads.cpus!++; return reads.cpus === 1 ? Number(own().split(/[-,]/)[0]) : 'all' },
     }
