@@ -39,6 +39,7 @@ const numactl = (args: readonly string[]): Promise<Run> => run('numactl', args)
 // What the command sees: its CPUs, its nodes, and its own policy (the stack has none of its own).
 const SEE = ['sh', '-c', 'grep -E "^(Cpus|Mems)_allowed_list" /proc/self/status; grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2']
 
+// Lean on purpose (each mempolicy run is a Node start): the one-node host tests cover the rest.
 const LINES: string[][] = [
   ['-N', '2', '-m', '2'],
   ['--cpunodebind=1,3', '--interleave=1,3'],
@@ -48,7 +49,6 @@ const LINES: string[][] = [
   ['--cpubind=3', '-p', '3'],
   ['-a', '-C', '!1', '-P', '0,2'],
   ['-N', '!0', '-i', 'same'],
-  ['-C', '0x3', '-m', '1-0x2'],
 ]
 
 describeNuma('mempolicy against numactl on four nodes', { topology: 'four', memoryNodes: 4 }, () => {
@@ -68,8 +68,8 @@ describeNuma('mempolicy against numactl on four nodes', { topology: 'four', memo
   })
 
   it('--show under -N and -C prints numactl\'s bytes; bad lists are refused with numactl\'s words', async () => {
-    const shows = [['-N', '1,3', '-s'], ['-C', '2', '-m', '2', '-s']]
-    const bad = [['-N', '4'], ['-C', '1-4'], ['-N', '+4'], ['-i', '!']]
+    const shows = [['-N', '1,3', '-C', '2', '-s'], ['-N', '1,3', '-s']]
+    const bad = [['-N', '4'], ['-C', '+1-4']]
     const [showRuns, badRuns] = await Promise.all([
       Promise.all(shows.map(async (line) => ({ line, ours: await mempolicy(line), theirs: await numactl(line) }))),
       Promise.all(bad.map(async (line) => ({ line, ours: await mempolicy([...line, 'true']), theirs: await numactl([...line, 'true']) }))),

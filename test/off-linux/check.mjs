@@ -47,6 +47,10 @@ const CALLS = {
   setInterleaveWeightsAuto: [true],
   capabilities: [],
   spawn: [process.execPath, ['-e', '0'], { mempolicy: { mode: 'default' }, stdio: 'ignore' }],
+  setCpuAffinity: [0],
+  getCpuAffinity: [],
+  runOnNodes: [0],
+  currentCpu: [],
 }
 /** Exports that work everywhere, checked below. */
 const PURE = ['formatNodes', 'parseNodes', 'fromOci', 'toOci', 'isSupported', 'MempolicyError']
