@@ -317,13 +317,15 @@ function sameMask(a: Uint32Array, b: Uint32Array): boolean {
   return true
 }
 
-/** Runs fn holding the process-wide lock of process scope (native/process.cc). */
+/**
+ * Runs fn holding the process-wide lock of process scope (native/process.cc); where this thread holds
+ * it already (-EDEADLK: fn runs inside another holder on this thread), fn simply runs.
+ */
 export function exclusive<T>(native: NativeBinding, fn: () => T): T {
   const result = native.processExclusive(() => ({ value: fn() }))
+  if (result === -EDEADLK) return fn()
   if (typeof result === 'number') {
-    const hint = result === -EDEADLK
-      ? 'a process-scope call is already running on this thread'
-      : 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so the process-wide lock cannot be taken'
+    const hint = 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so the process-wide lock cannot be taken'
     throw new MempolicyError(result, 'sched_setaffinity', hint)
   }
   return result.value

@@ -122,10 +122,11 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
   }
   if (mask === undefined) return policy === undefined ? start() : underPolicy(policy, start)
   const native = binding()
-  const placed = (): ChildProcess => underAffinity(native, mask, start)
   // The calling thread's affinity is borrowed under the process-wide lock, so that a process-scope
-  // setCpuAffinity cannot see the borrowed mask and then have it restored over its own.
-  return exclusive(native, () => (policy === undefined ? placed() : underPolicy(policy, placed)))
+  // setCpuAffinity cannot see the borrowed mask and then have it restored over its own. Innermost, so
+  // that it joins the lock where the policy's borrowing already holds it.
+  const placed = (): ChildProcess => exclusive(native, () => underAffinity(native, mask, start))
+  return policy === undefined ? placed() : underPolicy(policy, placed)
 }
 
 /**
