@@ -5,12 +5,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { formatNodes, memsAllowed, parseNodes } from '../src/index'
+import { formatNodes, getCpuAffinity, memsAllowed, parseNodes } from '../src/index'
 
 const root = path.join(__dirname, '..')
 const cli = path.join(root, 'dist', 'cli.js')
 const dist = path.join(root, 'dist', 'index.js')
 const node = memsAllowed()[0]!
+const lastCpu = getCpuAffinity().at(-1)!
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mempolicy-cli-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
@@ -155,6 +156,45 @@ describe('mempolicy -- command: runs the command under the policy', () => {
   })
 })
 
+describe('CPU binding, side by side with numactl', () => {
+  // What the command sees: its CPUs, its nodes, and its own policy.
+  const SEE = ['sh', '-c', 'grep -E "^(Cpus|Mems)_allowed_list" /proc/self/status; grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2']
+  const lines: string[][] = [
+    ['-C', `${lastCpu}`, '-l'], ['--physcpubind', `${lastCpu}`, '--membind', `${node}`], ['-N', `${node}`, '-m', `${node}`],
+    ['--cpunodebind=+0', '--interleave=+0'], ['-C', `+0`], ['-C', `!${lastCpu}`], ['-a', '-C', `${lastCpu}`], ['-C', `0x${lastCpu.toString(16)}`],
+    ['-N', `${node}`, '-p', 'same'], ['--cpubind', 'all', '-m', 'all'], ['-C', `0-${lastCpu}`], ['-C', 'all'],
+  ]
+  for (const line of lines) {
+    it(`${line.join(' ')}: the command sees what it sees under numactl`, (ctx) => {
+      if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
+      const theirs = numactl(...line, '--', ...SEE)
+      if (theirs.status !== 0) return ctx.skip(`numactl refuses it here: ${theirs.stderr.split('\n')[1] ?? theirs.stderr}`)
+      const ours = mempolicy(...line, '--', ...SEE)
+      expect(ours.stderr).toBe('')
+      expect(ours.stdout).toBe(theirs.stdout)
+    })
+  }
+
+  const refused: string[][] = [
+    ['-C', '99999'], ['-C', `0-99999`], ['-C', `+${getCpuAffinity().length}`], ['-C', 'x'], ['-C', '0,'], ['-C', '0-'],
+    ['-N', '99999'], ['-N', `+${memsAllowed().length}`], ['-i', '!'], ['-i', 'all,0'], ['-i', '0x'], ['-m', '-1'],
+    ['-N', 'allx'],
+  ]
+  for (const line of refused) {
+    it(`${line.join(' ')} is refused with numactl's words and status`, (ctx) => {
+      if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
+      const theirs = numactl(...line, 'true')
+      const ours = mempolicy(...line, 'true')
+      expect(theirs.status).toBe(1)
+      expect(ours.status).toBe(1)
+      const warning = /^libnuma: Warning: (.*)$/m.exec(theirs.stderr)?.[1]
+      const invalid = theirs.stdout.trim()
+      expect(ours.stderr.split('\n')[0]).toBe(`mempolicy: ${invalid}${warning === undefined ? '' : `: ${warning}`}`)
+      expect(ours.stdout).toBe('')
+    })
+  }
+})
+
 describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run', () => {
   const marker = path.join(tmp, 'ran')
   const bad: [string[], RegExp][] = [
@@ -259,7 +299,8 @@ function steady(text: string): string {
 }
 
 describe('--show and --hardware, side by side with numactl', () => {
-  const policies: string[][] = [[], ['-i', `${node}`], ['-i', 'all'], ['-m', `${node}`], ['-m', 'all'], ['-p', `${node}`], ['-P', `${node}`], ['-l'], ['-b', '-m', `${node}`]]
+  const policies: string[][] = [[], ['-i', `${node}`], ['-i', 'all'], ['-m', `${node}`], ['-m', 'all'], ['-p', `${node}`], ['-P', `${node}`], ['-l'], ['-b', '-m', `${node}`],
+    ['-C', `${lastCpu}`], ['-N', `${node}`], ['-C', `${lastCpu}`, '-m', `${node}`], ['-c', `${node}`, '-i', 'same']]
   for (const policy of policies) {
     it(`under '${policy.join(' ') || 'no policy'}': mempolicy -s prints what numactl -s prints`, (ctx) => {
       if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
