@@ -63,8 +63,7 @@ const LINES: string[][] = [
   ['--cpunodebind=1,3', '--interleave=same'],
   ['-C', '0', '-l'],
   ['--physcpubind=1-2', '--membind=1'],
-  ['--cpubind=+1-2', '-P', '+3'],
-  ['-a', '-C', '!1', '-i', '!0'],
+  ['-a', '--cpubind=!0,3', '-P', '+3'],
   ['-N', '2', '-l'],
 ]
 
