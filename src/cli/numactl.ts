@@ -229,7 +229,7 @@ class Invocation {
     if (pending === undefined || this.shm.attached) return
     const policy: Policy = pending.mode === 'local'
       ? { mode: 'local' }
-      : { mode: pending.mode, nodes: pending.nodes, ...(this.balancing ? { flags: ['numa-balancing'] as const } : {}) }
+      : { mode: pending.mode, nodes: pending.nodes, ...(this.balancing ? { flags: ['numa-balancing'] as const } : {}) } as Policy
     try {
       setMempolicy(policy)
     } catch (err) {

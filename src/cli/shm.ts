@@ -9,6 +9,7 @@ import { ENOENT } from '../errno'
 import { errnoName } from '../errors'
 import { mbind, nodeOf, pageSize, policyOf } from '../mempolicy'
 import type { Mode } from '../constants'
+import type { Policy } from '../policy'
 import { Failure } from './failures'
 import { strtoul } from './lists'
 
@@ -131,7 +132,7 @@ export class SharedMemory {
 
   /** A policy option on the region (mbind), with MPOL_MF_STRICT after --strict. */
   setPolicy(mode: Mode, nodes: readonly number[]): void {
-    mbind(this.region!, mode === 'local' ? { mode } : { mode, nodes }, { strict: this.strict })
+    mbind(this.region!, (mode === 'local' ? { mode } : { mode, nodes }) as Policy, { strict: this.strict })
   }
 
   private beyond(option: string): void {
