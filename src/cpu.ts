@@ -3,7 +3,7 @@
 // currentCpu (getcpu). CPU lists use the node-list syntax through src/ids.ts (CPU_IDS). docs/cpu.md is
 // the reference; the kernel rules it relies on are written there.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { arrayLength, isArray, readProps, unreadable } from './args'
+import { arrayLength, checkKeys, isArray, knownKeys, readProps, unreadable } from './args'
 import { binding, type NativeBinding } from './binding'
 import { EDEADLK, EINVAL, ESRCH } from './errno'
 import { MempolicyError, errnoName, invalidType, invalidValue } from './errors'
@@ -192,10 +192,14 @@ export function getCpuAffinity(): number[] {
   return maskIds(mask)
 }
 
+/** The one option of the placement calls: a misspelt key is an error, never silently thread scope. */
+const SCOPE_KEYS = knownKeys(['scope'], { process: 'scope', processwide: 'scope', wholeprocess: 'scope', all: 'scope', threads: 'scope' })
+
 function readScope(options: unknown): 'thread' | 'process' {
   if (options === undefined) return 'thread'
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options)
   const { scope } = readProps(options, ['scope'], 'options')
+  checkKeys(options, SCOPE_KEYS, 'options')
   if (scope === undefined || scope === 'thread' || scope === 'process') return scope ?? 'thread'
   if (typeof scope !== 'string') throw invalidType('options.scope', 'of type string', scope)
   throw invalidValue('options.scope', "must be 'thread' or 'process'", scope)

@@ -60,6 +60,9 @@ describe('getCpuAffinity / setCpuAffinity (thread)', () => {
     }
     expect(() => setCpuAffinity(cpu, { scope: 'all' as 'thread' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
     expect(() => setCpuAffinity(cpu, null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
+    // A misspelt option is an error, not silently the calling thread only.
+    expect(() => setCpuAffinity(cpu, { process: true } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/Did you mean 'scope'\?/) }))
+    expect(() => runOnNodes(0, { scop: 'process' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
     expect(kernelCpus()).toEqual([cpu])
   })
 
