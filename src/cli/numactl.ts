@@ -90,16 +90,8 @@ const POLICY_MODE: Readonly<Record<string, Mode>> = {
   localalloc: 'local',
 }
 
-/** numactl's words for a failed policy option ("setting interleave mask: ..."). */
-const SETTING: Readonly<Record<Mode, string>> = {
-  interleave: 'setting interleave mask',
-  'weighted-interleave': 'setting interleave mask',
-  bind: 'setting membind',
-  preferred: 'setting preferred node',
-  'preferred-many': 'setting preferred node',
-  local: 'local allocation',
-  default: 'setting policy',
-}
+/** The prefix of a policy the kernel refused (numactl's own words vary by option; the kernel's error follows). */
+const SETTING = 'setting the policy'
 
 /** The width of the kernel's nodemask: the bits of Mems_allowed in /proc/self/status (MAX_NUMNODES). */
 function nodemaskBits(): number {
@@ -215,7 +207,7 @@ class Invocation {
     try {
       this.shm.setPolicy(mode, nodes)
     } catch (err) {
-      if (err instanceof MempolicyError) throw new Failure(`${SETTING[mode]}: ${err.message}`, 1, { cause: err })
+      if (err instanceof MempolicyError) throw new Failure(`${SETTING}: ${err.message}`, 1, { cause: err })
       throw err
     }
   }
@@ -233,7 +225,7 @@ class Invocation {
     try {
       setMempolicy(policy)
     } catch (err) {
-      if (err instanceof MempolicyError) throw new Failure(`${SETTING[pending.mode]}: ${err.message}`, 1, { cause: err })
+      if (err instanceof MempolicyError) throw new Failure(`${SETTING}: ${err.message}`, 1, { cause: err })
       throw err
     }
   }
