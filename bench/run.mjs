@@ -36,21 +36,6 @@ const args = Object.fromEntries(process.argv.slice(2).map((a) => {
   return [m[1], m[2] ?? 'true']
 }))
 
-// Both sides on one CPU: this process runs again under taskset, and the C child inherits its affinity.
-// Left to the scheduler, each side lands on whichever CPU is free, and on a shared machine two CPUs are
-// not equally fast from one second to the next: unpinned, the binding's batches of setMempolicy took
-// either about 720 or about 1330 ns a call, switching mid-run, while pinned they stay within 10%.
-if (args['no-pin'] === undefined && process.env.MEMPOLICY_BENCH_CPU === undefined) {
-  const allowed = /^Cpus_allowed_list:\s*(.*)$/m.exec(fs.readFileSync('/proc/self/status', 'latin1'))?.[1] ?? ''
-  const cpu = /(\d+)\s*$/.exec(allowed)?.[1]
-  if (cpu !== undefined) {
-    const again = spawnSync('taskset', ['-c', cpu, process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-      { stdio: 'inherit', env: { ...process.env, MEMPOLICY_BENCH_CPU: cpu } })
-    if (again.error === undefined) process.exit(again.status ?? 1)
-    console.log(`bench: not pinned to a CPU (taskset: ${again.error.code}); install util-linux, or pass --no-pin`)
-  }
-}
-
 const ROUNDS = Number(args.rounds ?? 15)
 const BATCH_NS = Number(args['batch-ms'] ?? 10) * 1e6
 const OUT = path.resolve(args.out ?? path.join(here, 'results.json'))
@@ -97,6 +82,18 @@ if (newest(path.join(root, 'src'), /\.ts$/) > mtime(path.join(root, 'dist', 'ind
 
 const mp = await import(path.join(root, 'dist', 'index.mjs'))
 if (!mp.isSupported()) throw new Error('bench: the memory-policy calls are not available here')
+
+// Both sides on one CPU: every thread of this process is placed on the last CPU it may use (the
+// package's own process-scope setCpuAffinity), and the C child inherits that from the thread that
+// starts it. Left to the scheduler, each side lands on whichever CPU is free, and on a shared machine
+// two CPUs are not equally fast from one second to the next: unpinned, the binding's batches of
+// setMempolicy took either about 720 or about 1330 ns a call, switching mid-run, while pinned they
+// stay within 10%.
+let pinnedToCpu = null
+if (args['no-pin'] === undefined) {
+  pinnedToCpu = mp.getCpuAffinity().at(-1)
+  mp.setCpuAffinity(pinnedToCpu, { scope: 'process' })
+}
 // The addon itself, as the package loaded it: its exports called directly show what the facade adds.
 const requireDist = createRequire(import.meta.url)
 const native = requireDist(path.join(root, 'dist', 'binding.js')).binding()
@@ -137,7 +134,7 @@ const machine = {
   transparentHugePages: thp ?? 'unknown',
   memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
   loadAverageAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-  pinnedToCpu: process.env.MEMPOLICY_BENCH_CPU ?? null,
+  pinnedToCpu,
 }
 
 // ---- the C side

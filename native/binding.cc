@@ -28,6 +28,15 @@ constexpr Export kExports[] = {
     {"migratePagesSync", mempolicy::MigratePagesSync},
     {"processExclusive", mempolicy::ProcessExclusive},
     {"signalThreads", mempolicy::SignalThreads},
+    {"setAffinity", mempolicy::SetAffinity},
+    {"getAffinity", mempolicy::GetAffinity},
+    {"getcpu", mempolicy::Getcpu},
+    {"execve", mempolicy::Execve},
+    {"signalDefault", mempolicy::SignalDefault},
+    {"shmGet", mempolicy::ShmGet},
+    {"shmSize", mempolicy::ShmSize},
+    {"shmAttach", mempolicy::ShmAttach},
+    {"mapShared", mempolicy::MapShared},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

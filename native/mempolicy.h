@@ -273,5 +273,15 @@ napi_value MigratePagesSync(napi_env env, napi_callback_info info);
 // process.cc: process scope, a policy set on other threads through a real-time signal.
 napi_value ProcessExclusive(napi_env env, napi_callback_info info);
 napi_value SignalThreads(napi_env env, napi_callback_info info);
+// cpu.cc: CPU affinity, getcpu, execve and the shared memory of the command line's --shm / --file.
+napi_value SetAffinity(napi_env env, napi_callback_info info);
+napi_value GetAffinity(napi_env env, napi_callback_info info);
+napi_value Getcpu(napi_env env, napi_callback_info info);
+napi_value Execve(napi_env env, napi_callback_info info);
+napi_value SignalDefault(napi_env env, napi_callback_info info);
+napi_value ShmGet(napi_env env, napi_callback_info info);
+napi_value ShmSize(napi_env env, napi_callback_info info);
+napi_value ShmAttach(napi_env env, napi_callback_info info);
+napi_value MapShared(napi_env env, napi_callback_info info);
 
 }  // namespace mempolicy

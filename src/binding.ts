@@ -53,6 +53,24 @@ export interface NativeBinding {
    * Returns how many set it.
    */
   signalThreads(mode: number, mask: NativeMask | null, maxnode: number, tids: Int32Array, results: Int32Array, timeoutMs: number): number
+  /** cpu.cc: sched_setaffinity(tid, mask): 0 or -errno. tid 0 is the calling thread. */
+  setAffinity(tid: number, mask: NativeMask): number
+  /** sched_getaffinity(tid) into mask: the bytes the kernel wrote, or -errno (-EINVAL: mask narrower than the kernel's). */
+  getAffinity(tid: number, mask: NativeMask): number
+  /** getcpu into out ([cpu, node]): 0 or -errno. */
+  getcpu(out: Int32Array): number
+  /** execve with every signal disposition at SIG_DFL and an empty signal mask; returns -errno only if it failed (and then restores both). */
+  execve(path: string, argv: readonly string[], envp: readonly string[]): number
+  /** sigaction(signal, SIG_DFL): 0 or -errno. */
+  signalDefault(signal: number): number
+  /** shmget: the segment id, or -errno. */
+  shmGet(key: number, size: number, flags: number): number
+  /** shmctl(IPC_STAT): the segment's size in bytes, or -errno. */
+  shmSize(id: number): number
+  /** shmat: the first `length` bytes of the segment, detached when collected. */
+  shmAttach(id: number, length: number): ArrayBuffer | { errno: number; syscall: string }
+  /** mmap(MAP_SHARED) of `length` bytes of the file at `offset`, unmapped when collected. */
+  mapShared(fd: number, length: number, offset: number): ArrayBuffer | { errno: number; syscall: string }
   readonly constants: Readonly<Record<string, number>>
   readonly pageSize: number
   readonly noWholePage: number
@@ -67,6 +85,7 @@ const NATIVE_FUNCTIONS = {
   setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
   setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
   migratePagesSync: true, processExclusive: true, signalThreads: true,
+  setAffinity: true, getAffinity: true, getcpu: true, execve: true, signalDefault: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,
 } satisfies Record<NativeFunction, true>
 
 type NativeFunction = { [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never }[keyof NativeBinding]

@@ -2,6 +2,7 @@
 // The `mempolicy` command. Each subcommand is a file of src/cli/: numactl's options (numactl.ts, with
 // --show and --hardware in show.ts), `maps PID` (maps.ts) and `stat`, numastat's reports (stat.ts).
 // This file picks one and prints failures.
+import './cli/signals'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { supportedPlatform } from './binding'

@@ -47,3 +47,7 @@ export function topology(): Topology {
   if (!supportedPlatform) throw unsupported()
   return readTopology()
 }
+export {
+  currentCpu, getCpuAffinity, runOnNodes, setCpuAffinity,
+  type CpuAffinityOptions, type Cpus, type FailedAffinityThread, type ProcessAffinityError, type ProcessAffinityResult,
+} from './cpu'

@@ -11,10 +11,11 @@
 // affected, since the policy is per thread, so there is no race with other threads' allocations.
 import type { ChildProcess, SpawnOptions as NodeSpawnOptions } from 'node:child_process'
 import { forEachElement, isArray, isCodedError, knownKeys, unknownKey, unreadable } from './args'
-import { binding } from './binding'
-import { MempolicyError, invalidType, outOfRange } from './errors'
+import { binding, type NativeBinding } from './binding'
+import { checkPlaceable, cpuMask, cpusOfNodes, cpusetCpus, exclusive, nodesWithCpus, readAffinity, readCpus, type Cpus } from './cpu'
+import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
 import { allNodes, fail, restoreThreadPolicy, saveThreadPolicy, setMempolicy } from './mempolicy'
-import { encodePolicy, type Policy } from './policy'
+import { decodePolicy, encodePolicy, readNodes, type Nodes, type Policy } from './policy'
 
 let childProcess: typeof import('node:child_process') | undefined
 
@@ -29,12 +30,13 @@ function nodeChildProcess(): typeof import('node:child_process') {
  * mistake (a misspelt mempolicy would start the child under no policy at all).
  */
 const SPAWN_KEYS = knownKeys([
-  'mempolicy', 'cwd', 'env', 'argv0', 'stdio', 'detached', 'uid', 'gid', 'serialization', 'shell', 'windowsVerbatimArguments',
+  'mempolicy', 'cpus', 'cpuNodes', 'cwd', 'env', 'argv0', 'stdio', 'detached', 'uid', 'gid', 'serialization', 'shell', 'windowsVerbatimArguments',
   'windowsHide', 'signal', 'timeout', 'killSignal', 'encoding', 'maxBuffer', 'input',
 ], {
   policy: 'mempolicy', memorypolicy: 'mempolicy', mpol: 'mempolicy', numa: 'mempolicy', numapolicy: 'mempolicy', mempolicies: 'mempolicy',
   membind: 'mempolicy', memory: 'mempolicy',
-}, "child_process.spawn's options and 'mempolicy'")
+  cpu: 'cpus', cpuset: 'cpus', affinity: 'cpus', physcpubind: 'cpus', cpunodes: 'cpuNodes', cpunodebind: 'cpuNodes', nodes: 'cpuNodes',
+}, "child_process.spawn's options and 'mempolicy', 'cpus', 'cpuNodes'")
 
 /** More arguments than any exec accepts (its limit is a quarter of the stack limit, in bytes). */
 const MAX_ARGS = 2 ** 24
@@ -42,6 +44,10 @@ const MAX_ARGS = 2 ** 24
 export interface SpawnOptions extends NodeSpawnOptions {
   /** The policy the child starts under, and keeps across exec; validated before anything is spawned. */
   mempolicy?: Policy
+  /** The CPUs the child starts on (its CPU affinity, kept across exec). */
+  cpus?: Cpus
+  /** The child starts on the CPUs of these nodes (within the cpuset), as runOnNodes. */
+  cpuNodes?: Nodes
 }
 
 /**
@@ -74,16 +80,37 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
     if (maybeOptions !== undefined) throw invalidType('args', 'an array of strings', argsOrOptions)
   }
   if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidType('options', 'an object', options)
-  let mempolicy: Policy | undefined
+  // Each option of ours is read once, here: what is validated below is what the child gets.
+  let mempolicy: unknown
+  let cpus: unknown
+  let cpuNodes: unknown
   let rest: NodeSpawnOptions
   try {
-    ({ mempolicy, ...rest } = (options ?? {}) as SpawnOptions)
+    ({ mempolicy, cpus, cpuNodes, ...rest } = (options ?? {}) as SpawnOptions)
   } catch (err) {
     throw unreadable('options', options, err)
   }
   // The keys of the copy: a plain object of ours, so this runs none of the caller's code.
   for (const key in rest) {
     if (!SPAWN_KEYS.set.has(key)) throw unknownKey('options', key, SPAWN_KEYS)
+  }
+  // Validated here, so that errors name the option, and turned into plain values of our own: the
+  // policy is set from its decoded copy, never by reading the caller's object again.
+  let policy: Policy | undefined
+  if (mempolicy !== undefined) {
+    const encoded = encodePolicy(mempolicy, 'options.mempolicy', allNodes)
+    policy = decodePolicy(encoded.value, [...encoded.nodes])
+  }
+  let mask: Uint32Array | undefined
+  if (cpus !== undefined && cpuNodes !== undefined) {
+    throw invalidValue('options.cpuNodes', 'cannot be given with options.cpus: give one or the other', cpuNodes)
+  }
+  if (cpus !== undefined) {
+    const ids = readCpus(cpus, 'options.cpus', cpusetCpus)
+    checkPlaceable(ids, 'options.cpus', cpus)
+    mask = cpuMask(ids)
+  } else if (cpuNodes !== undefined) {
+    mask = cpuMask(cpusOfNodes([...readNodes(cpuNodes, 'options.cpuNodes', nodesWithCpus)], 'options.cpuNodes', cpuNodes))
   }
   // Node's own errors have codes; what a getter or Proxy inside the options throws is wrapped.
   const start = (): ChildProcess => {
@@ -93,10 +120,34 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
       throw isCodedError(err) ? err : unreadable('options', options, err)
     }
   }
-  if (mempolicy === undefined) return start()
-  // Validated here too, so that errors name the option rather than setMempolicy's argument.
-  encodePolicy(mempolicy, 'options.mempolicy', allNodes)
-  return underPolicy(mempolicy, start)
+  if (mask === undefined) return policy === undefined ? start() : underPolicy(policy, start)
+  const native = binding()
+  // The calling thread's affinity is borrowed under the process-wide lock, so that a process-scope
+  // setCpuAffinity cannot see the borrowed mask and then have it restored over its own. Innermost, so
+  // that it joins the lock where the policy's borrowing already holds it.
+  const placed = (): ChildProcess => exclusive(native, () => underAffinity(native, mask, start))
+  return policy === undefined ? placed() : underPolicy(policy, placed)
+}
+
+/**
+ * Runs `fn` with the calling thread on the CPUs of `mask`, then puts back its affinity exactly as
+ * sched_getaffinity reported it (the kernel's full width).
+ */
+function underAffinity<T>(native: NativeBinding, mask: Uint32Array, fn: () => T): T {
+  const saved = readAffinity(native, 0)
+  if (typeof saved === 'number') throw new MempolicyError(saved, 'sched_getaffinity')
+  const rc = native.setAffinity(0, mask)
+  if (rc !== 0) throw new MempolicyError(rc, 'sched_setaffinity', "none of these CPUs is in this process's cpuset now, or none is active")
+  let result: T | undefined
+  try {
+    result = fn()
+  } finally {
+    const back = native.setAffinity(0, saved)
+    if (back !== 0) {
+      throw Object.assign(new MempolicyError(back, 'sched_setaffinity', "restoring the calling thread's CPU affinity after spawn failed; the child was started"), { child: result })
+    }
+  }
+  return result
 }
 
 /**

@@ -5,12 +5,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { formatNodes, memsAllowed, parseNodes } from '../src/index'
+import { formatNodes, getCpuAffinity, memsAllowed, parseNodes } from '../src/index'
 
 const root = path.join(__dirname, '..')
 const cli = path.join(root, 'dist', 'cli.js')
 const dist = path.join(root, 'dist', 'index.js')
 const node = memsAllowed()[0]!
+const lastCpu = getCpuAffinity().at(-1)!
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mempolicy-cli-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
@@ -36,8 +37,8 @@ describe('mempolicy CLI basics', () => {
   it('prints usage for --help and its version for --version, exit 0', () => {
     const help = mempolicy('--help')
     expect(help.status).toBe(0)
-    expect(help.stdout).toMatch(/^usage: mempolicy \[--interleave= \| -i <nodes>\]/)
-    for (const option of ['--membind', '--preferred-many', '--weighted-interleave', '--localalloc', '--balancing', '--show', '--hardware', 'maps']) {
+    expect(help.stdout).toMatch(/^usage: mempolicy \[--all \| -a\] \[--balancing \| -b\]/)
+    for (const option of ['--membind', '--preferred-many', '--weighted-interleave', '--localalloc', '--balancing', '--show', '--hardware', 'maps', '--cpunodebind', '--physcpubind', '--shm', '--file', '--cpu-compress']) {
       expect(help.stdout).toContain(option)
     }
     const version = mempolicy('--version')
@@ -61,6 +62,10 @@ describe('mempolicy -- command: runs the command under the policy', () => {
     [[`-bm${node}`], `bind=balancing:${node}`],
     // numactl insists on -b before -m; here either order works.
     [['-m', `${node}`, '--balancing'], `bind=balancing:${node}`],
+    // Numbers as C's strtoul reads them, as numactl does.
+    [['-m', `0x${node.toString(16)}`], `bind:${node}`],
+    [['--memb', `${node}`], `bind:${node}`],
+    [['-m', `${node}`, '-N', 'same'], `bind:${node}`],
     [['-p', `${node}`], `prefer:${node}`],
     [['--preferred', `${node}`], `prefer:${node}`],
     [['-P', `${node}`], `prefer (many):${node}`],
@@ -101,40 +106,93 @@ describe('mempolicy -- command: runs the command under the policy', () => {
     expect(notExecutable.stderr).toMatch(/permission denied/)
   })
 
-  it('ends the way the command ended when a signal killed it: the same signal, or 128 + n', () => {
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGKILL', 'SIGUSR2']) {
+  it('ends the way the command ended when a signal killed it: the command is this process', () => {
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGKILL', 'SIGUSR2', 'SIGSEGV', 'SIGABRT', 'SIGUSR1', 'SIGPIPE']) {
       const run = mempolicy('-l', '--', 'sh', '-c', `kill -${signal.slice(3)} $$`)
       expect(run.signal, signal).toBe(signal)
     }
-    // Core-dumping signals, SIGUSR1 (Node's inspector) and SIGPIPE (ignored by Node): status 128 + n, as sh reports.
-    for (const [signal, status] of [['SEGV', 139], ['ABRT', 134], ['USR1', 138], ['PIPE', 141]] as const) {
-      const run = mempolicy('-l', '--', 'sh', '-c', `kill -${signal} $$`)
-      expect(run.signal, signal).toBe(null)
-      expect(run.status, signal).toBe(status)
-    }
   })
 
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    it(`forwards ${signal} to the command, and exits as it does`, async () => {
-      // detached: a session of its own, with no terminal, so nothing but the forward reaches the child.
+  it('the command has the PID mempolicy was started with, and no Node process stays behind', () => {
+    const child = spawnSync(process.execPath, [cli, '-l', '--', 'sh', '-c', 'echo $$; cat /proc/$$/comm; cat /proc/$PPID/comm'], { encoding: 'utf8' })
+    expect(child.status).toBe(0)
+    const [pid, comm] = child.stdout.trim().split('\n')
+    expect(Number(pid)).toBe(child.pid)
+    expect(comm).toBe('sh')
+  })
+
+  it('the command starts with the dispositions and mask of a shell: nothing ignored or blocked, stdio inherited', () => {
+    const script = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; for fd in 0 1 2; do grep flags /proc/self/fdinfo/$fd; done'
+    const ours = mempolicy('--', 'sh', '-c', script)
+    expect(ours.status).toBe(0)
+    expect(ours.stdout).toMatch(/^SigBlk:\s+0+\nSigIgn:\s+0+\n/)
+    if (hasNumactl) expect(ours.stdout).toBe(numactl('--', 'sh', '-c', script).stdout)
+    // SIGPIPE at its default: the writer of a closed pipe ends as it would from a shell.
+    const pipe = spawnSync('sh', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} -- yes | head -1`], { encoding: 'utf8', timeout: 20_000 })
+    expect(pipe.stdout).toBe('y\n')
+    expect(pipe.status).toBe(0)
+  })
+
+  for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGALRM', 'SIGPWR', 'SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} sent to mempolicy's PID reaches the command itself (no inspector, no orphan)`, async () => {
       const script = `trap 'echo got-${signal}; exit 42' ${signal.slice(3)}; echo ready; while :; do sleep 0.02; done`
       const child = spawnChild(process.execPath, [cli, '-l', '--', 'sh', '-c', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
+      let err = ''
+      child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
       const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })))
       await new Promise<void>((resolve) => child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes('ready')) resolve() }))
       child.kill(signal)
       expect(await done).toEqual({ code: 42, signal: null })
       expect(out).toContain(`got-${signal}`)
+      expect(err).not.toMatch(/Debugger|inspector/i)
     })
   }
 
-  it('a forwarded SIGTERM that kills the command ends mempolicy with SIGTERM too', async () => {
-    const child = spawnChild(process.execPath, [cli, '-l', '--', 'sh', '-c', 'echo ready; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })))
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
-    child.kill('SIGTERM')
-    expect(await done).toEqual({ code: null, signal: 'SIGTERM' })
+  it('an empty command name is a message and 127, as a shell reports it', () => {
+    const run = mempolicy('-l', '--', '')
+    expect(run.status).toBe(127)
+    expect(run.stderr).toBe('mempolicy: : command not found\n')
   })
+})
+
+describe('CPU binding, side by side with numactl', () => {
+  // What the command sees: its CPUs, its nodes, and its own policy.
+  const SEE = ['sh', '-c', 'grep -E "^(Cpus|Mems)_allowed_list" /proc/self/status; grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2']
+  const lines: string[][] = [
+    ['-C', `${lastCpu}`, '-l'], ['--physcpubind', `${lastCpu}`, '--membind', `${node}`], ['-N', `${node}`, '-m', `${node}`],
+    ['--cpunodebind=+0', '--interleave=+0'], ['-C', `+0`], ['-C', `!${lastCpu}`], ['-a', '-C', `${lastCpu}`], ['-C', `0x${lastCpu.toString(16)}`],
+    ['-N', `${node}`, '-p', 'same'], ['--cpubind', 'all', '-m', 'all'], ['-C', `0-${lastCpu}`], ['-C', 'all'],
+  ]
+  for (const line of lines) {
+    it(`${line.join(' ')}: the command sees what it sees under numactl`, (ctx) => {
+      if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
+      const theirs = numactl(...line, '--', ...SEE)
+      if (theirs.status !== 0) return ctx.skip(`numactl refuses it here: ${theirs.stderr.split('\n')[1] ?? theirs.stderr}`)
+      const ours = mempolicy(...line, '--', ...SEE)
+      expect(ours.stderr).toBe('')
+      expect(ours.stdout).toBe(theirs.stdout)
+    })
+  }
+
+  const refused: string[][] = [
+    ['-C', '99999'], ['-C', `0-99999`], ['-C', `+${getCpuAffinity().length}`], ['-C', 'x'], ['-C', '0,'], ['-C', '0-'],
+    ['-N', '99999'], ['-N', `+${memsAllowed().length}`], ['-i', '!'], ['-i', 'all,0'], ['-i', '0x'], ['-m', '-1'],
+    ['-N', 'allx'],
+  ]
+  for (const line of refused) {
+    it(`${line.join(' ')} is refused with numactl's words and status`, (ctx) => {
+      if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
+      const theirs = numactl(...line, 'true')
+      const ours = mempolicy(...line, 'true')
+      expect(theirs.status).toBe(1)
+      expect(ours.status).toBe(1)
+      const warning = /^libnuma: Warning: (.*)$/m.exec(theirs.stderr)?.[1]
+      const invalid = theirs.stdout.trim()
+      expect(ours.stderr.split('\n')[0]).toBe(`mempolicy: ${invalid}${warning === undefined ? '' : `: ${warning}`}`)
+      expect(ours.stdout).toBe('')
+    })
+  }
 })
 
 describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run', () => {
@@ -142,22 +200,29 @@ describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run',
   const bad: [string[], RegExp][] = [
     [['-i', `${node}`, '-m', `${node}`], /^mempolicy: Conflicting policies$/m],
     [['-l', '-p', `${node}`], /Conflicting policies/],
-    [['-p', `${node}-${node + 1}`], /--preferred/],
+    [['-p', `${node}-${node + 1}`], /--preferred|is invalid/],
     [['-b', '-i', `${node}`], /--balancing applies only to --membind/],
     [['-b'], /--balancing applies only to --membind/],
-    [['-i', 'x'], /--interleave "x": not a node list/],
-    [['-i', '010'], /decimal/],
-    [['-m', '0x1'], /decimal/],
-    [['-i', '99999'], /--interleave "99999": names a node that does not exist \(possible nodes: /],
-    [['-m', `${Number(readFileSync('/sys/devices/system/node/possible', 'latin1').trim().split(/[-,]/).pop()) + 1}`], /does not exist \(possible nodes: /],
+    [['-i', 'x'], /^mempolicy: <x> is invalid: unparseable node description `x'$/m],
+    [['-i', '08'], /^mempolicy: <08> is invalid$/m],
+    [['-i', '99999'], /<99999> is invalid: node argument 99999 is out of range/],
+    [['-i', '!'], /<!> is invalid: unparseable node description `'/],
     [['-i', '!all'], /no node left/],
-    [['-i', `+${memsAllowed().length}`], /out of range/],
+    [['-i', `+${memsAllowed().length}`], /is invalid: node argument \d+ is out of range/],
     [['-i', ''], /--interleave needs a node list/],
-    [['-N', '0'], /--cpunodebind is a numactl option this command does not have/],
-    [['-C', '0'], /--physcpubind is a numactl option/],
-    [['--shm', 'x'], /shared memory/],
+    [['-C', '99999'], /<99999> is invalid: cpu argument 99999 is out of range/],
+    [['-C', '0-99999'], /<0-99999> is invalid: cpu argument 99999 out of range/],
+    [['-N', '99999'], /node argument 99999 is out of range/],
+    [['-N', 'same'], /same needs previous node specification/],
+    [['-N', `${node}`, '-a'], /--all\/-a option must be before all cpu\/node specifications/],
+    [['-i', 'netdev:lo'], /not supported here/],
+    [['-L', '1m'], /shm related option --length for process/],
+    [['-d'], /Cannot do --dump without shared memory/],
+    [['-T'], /--touch must be after shared memory specification/],
     [['--bogus'], /unrecognized option '--bogus'/],
-    [['-X'], /unrecognized option '-X'/],
+    [['-X'], /invalid option -- 'X'/],
+    [['--p', '0'], /option '--p' is ambiguous; possibilities: '--preferred' '--preferred-many' '--physcpubind'/],
+    [['--show=1'], /option '--show' doesn't allow an argument/],
     [['-s'], /--show runs no command/],
     [['-H', '-i', `${node}`], /--hardware takes no policy/],
   ]
@@ -168,7 +233,7 @@ describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run',
       expect(run.stderr).toMatch(message)
       expect(run.stderr).toMatch(/^mempolicy: /)
       expect(run.stdout).toBe('')
-      // Had it run the command, mempolicy would have waited for it: the file would be there now.
+      // Had it run the command (in place of mempolicy), the file would be there now.
       expect(existsSync(marker)).toBe(false)
     })
   }
@@ -234,7 +299,8 @@ function steady(text: string): string {
 }
 
 describe('--show and --hardware, side by side with numactl', () => {
-  const policies: string[][] = [[], ['-i', `${node}`], ['-i', 'all'], ['-m', `${node}`], ['-m', 'all'], ['-p', `${node}`], ['-P', `${node}`], ['-l'], ['-b', '-m', `${node}`]]
+  const policies: string[][] = [[], ['-i', `${node}`], ['-i', 'all'], ['-m', `${node}`], ['-m', 'all'], ['-p', `${node}`], ['-P', `${node}`], ['-l'], ['-b', '-m', `${node}`],
+    ['-C', `${lastCpu}`], ['-N', `${node}`], ['-C', `${lastCpu}`, '-m', `${node}`], ['-c', `${node}`, '-i', 'same']]
   for (const policy of policies) {
     it(`under '${policy.join(' ') || 'no policy'}': mempolicy -s prints what numactl -s prints`, (ctx) => {
       if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')

@@ -351,7 +351,7 @@ const fuzzed = new Set<string>()
 const UNFUZZED: Readonly<Record<string, string>> = {
   isSupported: 'no arguments', getMempolicy: 'no arguments', memsAllowed: 'no arguments', topology: 'no arguments',
   capabilities: 'no arguments', interleaveWeights: 'no arguments', interleaveWeightsAuto: 'no arguments',
-  nodeStats: 'no arguments',
+  nodeStats: 'no arguments', getCpuAffinity: 'no arguments', currentCpu: 'no arguments',
   MempolicyError: 'a class the package constructs itself',
 }
 
@@ -416,6 +416,22 @@ describe('hostile arguments: no crash, coded errors, nothing changed on rejectio
   property('policyOf', [memoryArb, extra.map((a) => thunk(a.map((x) => x.label).join(), () => a.map((x) => x())))], (m) => mp.policyOf(m as never))
   property('nodeOf', [memoryArb, fc.oneof(fc.integer({ min: -2, max: ARENA_PAGES * P + 2 }).map((v) => plain(v)), any)], (m, o) => mp.nodeOf(m as never, o as never))
   property('setHomeNode', [memoryArb, fc.oneof(nodeIds.map((v) => plain(v)), any)], (m, n) => mp.setHomeNode(m as never, n as never))
+  // CPU lists take the node-list syntax; whatever is accepted, the thread is put back on every CPU after.
+  const cpusBefore = mp.getCpuAffinity()
+  property('setCpuAffinity', [nodesArb, optionsArb(['scope'], ['thread'])], (c, o) => {
+    try {
+      return mp.setCpuAffinity(c as never, o as never)
+    } finally {
+      mp.setCpuAffinity(cpusBefore)
+    }
+  })
+  property('runOnNodes', [nodesArb, optionsArb(['scope'], ['thread'])], (n, o) => {
+    try {
+      return mp.runOnNodes(n as never, o as never)
+    } finally {
+      mp.setCpuAffinity(cpusBefore)
+    }
+  })
   property('alloc', [
     fc.oneof(fc.integer({ min: -2, max: 64 * P }).map((v) => plain(v)), fc.constantFrom(2 ** 32, 2 ** 32 + 1, 2 ** 40, 2 ** 52).map((v) => plain(v)), any),
     fc.oneof(fc.constant(plain(undefined)), policyArb),

@@ -159,3 +159,52 @@ describe('spawn', () => {
     expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
   })
 })
+
+describe('spawn(): cpus and cpuNodes', () => {
+  const own = (): string => /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync('/proc/thread-self/status', 'latin1'))![1]!
+  const SHOW_CPUS = 'grep Cpus_allowed_list /proc/self/status | cut -f2'
+
+  it('the child starts on the CPUs given, under the policy; the calling thread is as before', async () => {
+    const before = own()
+    const policyBefore = kernelThreadPolicy()
+    const cpu = Number(before.split(/[-,]/).pop())
+    const child = spawn('sh', ['-c', `${SHOW_CPUS}; ${SHOW_OWN}`], { cpus: [cpu], mempolicy: { mode: 'bind', nodes: [node] }, stdio: ['ignore', 'pipe', 'inherit'] })
+    expect(own()).toBe(before)
+    expect(kernelThreadPolicy()).toEqual(policyBefore)
+    const { stdout, code } = await output(child)
+    expect(code).toBe(0)
+    expect(stdout.split('\n').slice(0, 2)).toEqual([String(cpu), `bind:${node} stack`])
+  })
+
+  it('cpuNodes: the CPUs of those nodes', async () => {
+    const child = spawn('sh', ['-c', SHOW_CPUS], { cpuNodes: node, stdio: ['ignore', 'pipe', 'inherit'] })
+    const { stdout } = await output(child)
+    const nodeCpus = readFileSync(`/sys/devices/system/node/node${node}/cpulist`, 'latin1').trim()
+    const allowed = new Set(own().split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k) }))
+    const expected = nodeCpus.split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k) }).filter((c) => allowed.has(c))
+    expect(stdout.trim()).toBe(formatNodes(expected))
+  })
+
+  it('reads each option of its own once: a getter that answers differently later changes nothing', async () => {
+    const reads: Record<string, number> = { mempolicy: 0, cpus: 0, mode: 0 }
+    const policy = { get mode() { reads.mode!++; return reads.mode === 1 ? 'bind' : 'interleave' }, nodes: [node] }
+    const options = {
+      stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[],
+      get mempolicy() { reads.mempolicy!++; return policy as unknown as Policy },
+      get cpus() { reads.cpus!++; return reads.cpus === 1 ? Number(own().split(/[-,]/)[0]) : 'all' },
+    }
+    const child = spawn('sh', ['-c', `${SHOW_CPUS}; ${SHOW_OWN}`], options)
+    const { stdout } = await output(child)
+    expect(reads).toEqual({ mempolicy: 1, cpus: 1, mode: 1 })
+    expect(stdout.split('\n').slice(0, 2)).toEqual([own().split(/[-,]/)[0], `bind:${node} stack`])
+  })
+
+  it('refuses bad CPU options before anything is spawned', () => {
+    const before = children()
+    expect(() => spawn('true', [], { cpus: 99999 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }))
+    expect(() => spawn('true', [], { cpus: [] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+    expect(() => spawn('true', [], { cpus: 0, cpuNodes: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+    expect(() => spawn('true', [], { cpuNodes: 'x' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+    expect(children()).toEqual(before)
+  })
+})

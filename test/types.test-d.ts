@@ -190,4 +190,17 @@ describe('types', () => {
     expectTypeOf<MempolicyError>().toHaveProperty('syscall').toBeString()
     expectTypeOf(mp).toHaveProperty('MempolicyError')
   })
+
+  it('type the CPU placement of the contract', () => {
+    expectTypeOf<mp.Cpus>().toEqualTypeOf<number | readonly number[] | string>()
+    expectTypeOf(mp.setCpuAffinity).toBeCallableWith('0-3')
+    expectTypeOf(mp.setCpuAffinity(0)).toEqualTypeOf<void>()
+    expectTypeOf(mp.setCpuAffinity([0, 1], { scope: 'process' })).toEqualTypeOf<mp.ProcessAffinityResult>()
+    expectTypeOf(mp.getCpuAffinity()).toEqualTypeOf<number[]>()
+    expectTypeOf(mp.runOnNodes(0)).toEqualTypeOf<void>()
+    expectTypeOf(mp.runOnNodes('all', { scope: 'process' })).toEqualTypeOf<mp.ProcessAffinityResult>()
+    expectTypeOf(mp.currentCpu()).toEqualTypeOf<{ cpu: number; node: number }>()
+    expectTypeOf(mp.spawn).toBeCallableWith('ls', [], { cpus: '0-1', cpuNodes: undefined, mempolicy: { mode: 'local' } })
+    expectTypeOf(mp.spawn).toBeCallableWith('ls', [], { cpuNodes: [0] })
+  })
 })

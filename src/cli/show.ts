@@ -1,6 +1,7 @@
 // --show and --hardware: numactl's output, line for line (numactl 2.0.16; docs/cli.md lists the
 // differences).
 import { readFileSync } from 'node:fs'
+import { getCpuAffinity } from '../cpu'
 import { nodeDirectoryProblem } from '../environment'
 import { MempolicyError } from '../errors'
 import { formatIdList } from '../ids'
@@ -20,6 +21,12 @@ function cpuList(text: string): number[] {
 }
 
 function affinity(): number[] {
+  // What numactl prints: sched_getaffinity (Cpus_allowed_list where the addon cannot load).
+  try {
+    return getCpuAffinity()
+  } catch {
+    // below
+  }
   const match = /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync('/proc/self/status', 'latin1'))
   return match === null ? [] : cpuList(match[1]!)
 }
@@ -88,9 +95,10 @@ const col = (n: number): string => (n < 0 ? `${n}` : ` ${n}`).padStart(3)
 
 /**
  * --hardware, from sysfs alone: numactl's makes no memory-policy call either, so a seccomp filter
- * changes nothing here. Where sysfs gives no node list, a Failure saying what was found.
+ * changes nothing here. Where sysfs gives no node list, a Failure saying what was found. `compress`
+ * (--cpu-compress) prints each node's CPUs as ranges and their count.
  */
-export function hardware(): string {
+export function hardware(compress = false): string {
   const problem = nodeDirectoryProblem()
   if (problem !== undefined) throw new Failure(`cannot show the hardware: ${problem}`)
   const topo = topology()
@@ -99,7 +107,8 @@ export function hardware(): string {
   const mb = (bytes: number | undefined): string => (bytes === undefined ? '<not available>' : `${Math.floor(bytes / 1048576)} MB`)
   let out = `available: ${nodes.length} nodes (${formatIdList(nodes)})\n`
   for (const n of nodes) {
-    out += `node ${n} cpus:${(info.get(n)?.cpus ?? []).map((c) => ` ${c}`).join('')}\n`
+    const cpus = info.get(n)?.cpus ?? []
+    out += `node ${n} cpus:${compress ? ` ${formatIdList(cpus).split(',').join(', ')} (${cpus.length})`.replace(/^  \(/, ' (') : cpus.map((c) => ` ${c}`).join('')}\n`
     out += `node ${n} size: ${mb(info.get(n)?.memTotal)}\n`
     out += `node ${n} free: ${mb(info.get(n)?.memFree)}\n`
   }

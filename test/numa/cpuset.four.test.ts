@@ -13,6 +13,7 @@ import { oracleAddonPath } from '../oracle/index'
 import { describeNuma, nodeCpus } from './helpers'
 
 const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js')
 const root = '/sys/fs/cgroup'
 const group = `${root}/mempolicy-test-${process.pid}`
 
@@ -65,7 +66,8 @@ describeNuma('cpuset restriction and node flags', { topology: 'four', memoryNode
     expect(readFileSync(`${root}/cgroup.controllers`, 'latin1')).toMatch(/\bcpuset\b/)
     if (!readFileSync(`${root}/cgroup.subtree_control`, 'latin1').includes('cpuset')) writeFileSync(`${root}/cgroup.subtree_control`, '+cpuset')
     mkdirSync(group)
-    const run = spawnSync('taskset', ['-c', nodeCpus(1).join(','), process.execPath, '-e', CHILD], {
+    // Started on node 1's CPU by the package's own command line (-C, exec in place), as taskset would.
+    const run = spawnSync(process.execPath, [cli, '-C', nodeCpus(1).join(','), '--', process.execPath, '-e', CHILD], {
       encoding: 'utf8',
       timeout: 120_000,
       env: { ...process.env, MP_DIST: dist, ORACLE_ADDON: oracleAddonPath(), MP_GROUP: group },

@@ -2,13 +2,12 @@
 // the package, checked by the oracle: local allocation follows the CPU, preferred-many stays in its set,
 // preferred falls back when its node is full while bind does not, mbind with move migrates and with
 // strict reports misplaced pages, and a home node steers a multi-node bind.
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
-import { alloc, MempolicyError, mbind, pageSize, setHomeNode } from '../../src/index'
+import { alloc, MempolicyError, mbind, pageSize, setHomeNode, spawn } from '../../src/index'
 import { mapIsolated, oracleAddonPath } from '../oracle/index'
 import { describeNuma, memoryNodes, nodeCpus, nodeMeminfo, placement, touch, underThreadPolicy } from './helpers'
 
@@ -16,7 +15,7 @@ const MiB = 1 << 20
 const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
 
 /**
- * Runs a script in a child Node process (optionally pinned to CPUs with taskset) that gets the
+ * Runs a script in a child Node process (optionally started on some CPUs, by spawn's `cpus`) that gets the
  * package as `mp` and the oracle as `oracle`; returns its JSON output, exit status and signal.
  */
 async function child(script: string, options: { cpus?: number[] } = {}): Promise<{ result?: unknown; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
@@ -26,13 +25,11 @@ async function child(script: string, options: { cpus?: number[] } = {}): Promise
     const touch = (b) => { for (let i = 0; i < b.length; i += mp.pageSize) b[i] = 1; return b }
     const placement = (b) => { const s = oracle.pageNodes(b); const c = {}; for (const n of s) if (n >= 0) c[n] = (c[n] || 0) + 1; return c }
   `
-  const argv = [process.execPath, '-e', prelude + script]
-  const command = options.cpus === undefined ? argv : ['taskset', '-c', options.cpus.join(','), ...argv]
-  const proc = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['-e', prelude + script], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.cpus === undefined ? {} : { cpus: options.cpus }) })
   let stdout = ''
   let stderr = ''
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
   const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.on('close', (c, s) => resolve([c, s])))
   const last = stdout.trim().split('\n').at(-1) ?? ''
   let result: unknown

@@ -50,6 +50,10 @@ const CALLS = {
   bandwidthWeights: [],
   nodeStats: [],
   memoryOf: [],
+  setCpuAffinity: [0],
+  getCpuAffinity: [],
+  runOnNodes: [0],
+  currentCpu: [],
 }
 /** Exports that work everywhere, checked below. */
 const PURE = ['formatNodes', 'parseNodes', 'fromOci', 'toOci', 'isSupported', 'MempolicyError']

@@ -158,6 +158,24 @@ async function round(i) {
   }
 
   swallow(() => mp.capabilities())
+  // CPU placement and the command line's raw calls, with arguments that change nothing lasting.
+  const cpus = mp.getCpuAffinity()
+  mp.setCpuAffinity(cpus)
+  mp.runOnNodes(node)
+  mp.setCpuAffinity(cpus)
+  mp.currentCpu()
+  native.getAffinity(0, new Uint32Array(2))
+  native.setAffinity(0, new Uint32Array(native.getAffinity(0, new Uint32Array(128)) > 0 ? 128 : 2).fill(0xffffffff))
+  mp.setCpuAffinity(cpus)
+  native.getcpu(new Int32Array(2))
+  native.execve('/nonexistent/mempolicy-exercise', ['x'], ['A=1'])
+  native.signalDefault(28)
+  native.shmGet(0x7e5e7e5e, 0, 0)
+  native.shmSize(-1)
+  native.shmAttach(-1, 0)
+  native.mapShared(0x7ffffff0, 4096, 0)
+  swallow(() => native.execve('/bin/true', ['a\u0000b'], []))
+  if (i % 20 === 0) mp.setCpuAffinity(cpus, { scope: 'process' })
   void MPOL_PREFERRED
 }
 
