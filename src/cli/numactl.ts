@@ -32,6 +32,7 @@ const USAGE = `usage: mempolicy [--all | -a] [--balancing | -b]
                  [--huge | -u] [--touch | -T]
                  memory policy [--dump | -d] [--dump-nodes | -D]
        mempolicy maps [--mappings] [--json] <pid>
+       mempolicy stat [numastat's options: -c -m -n -p <pid>|<pattern> -s -v -z]
        mempolicy --help | -h
        mempolicy --version
 
@@ -46,6 +47,7 @@ and same repeats the previous node list. Numbers are read as C reads them (0x10 
 --balancing (-b) adds Linux NUMA balancing to --membind (or --preferred-many, Linux 6.10+).
 --shm / --file give the policy that follows to a SysV segment or a tmpfs/hugetlbfs file instead;
 <length> and <offset> may end in k, m or g.
+stat: what numastat prints (mempolicy stat --help lists its options).
 maps: the pages of process <pid> per node (from /proc/<pid>/numa_maps); --mappings breaks them
 down per mapping, --json prints the same as JSON.
 `
