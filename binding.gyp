@@ -13,7 +13,11 @@
             "_GNU_SOURCE"
           ],
           "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],
-          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"]
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden", "-fstack-protector-strong"],
+          # Never unmapped once loaded: another thread may still be returning from the process-scope
+          # signal handler when the last environment that loaded the addon (a Worker) unloads it.
+          # See docs/threads.md, "The addon is never unloaded".
+          "ldflags": ["-Wl,-z,nodelete"]
         }, {
           "type": "none"
         }]
