@@ -43,14 +43,15 @@ export interface NativeBinding {
   /** migrate_pages on the calling thread (for probes). */
   migratePagesSync(pid: number, from: NativeMask | null, to: NativeMask | null, maxnode: number): number
   /**
-   * process.cc: runs callback(signal) holding the process-wide lock, with the handler installed on
-   * that real-time signal; its result, or -EDEADLK (this thread holds it) / -EAGAIN (no free signal).
+   * process.cc: runs callback(signal) holding the process-wide lock (shared with every other copy of
+   * the addon in the process), with the handler installed on that real-time signal when `signal` is
+   * true (callback(0) otherwise); its result, or -EDEADLK (this thread holds it) / -EAGAIN (no free signal).
    */
-  processExclusive<T>(callback: (signal: number) => T): T | number
+  processExclusive<T>(callback: (signal: number) => T, signal: boolean): T | number
   /**
-   * Inside processExclusive only (-EPERM otherwise): has each thread in tids set the policy from its
-   * signal handler. results[i]: 0, -errno, -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer).
-   * Returns how many set it.
+   * Inside processExclusive(callback, true) only (-EPERM otherwise): has each thread in tids set the
+   * policy from its signal handler. results[i]: 0, -errno, 1 (blocks the signal and sleeps: not
+   * reached), -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer). Returns how many set it.
    */
   signalThreads(mode: number, mask: NativeMask | null, maxnode: number, tids: Int32Array, results: Int32Array, timeoutMs: number): number
   readonly constants: Readonly<Record<string, number>>
