@@ -4,7 +4,7 @@
       "target_name": "mempolicy",
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/binding.cc", "native/mempolicy.cc", "native/pages.cc", "native/process.cc"],
+          "sources": ["native/binding.cc", "native/mempolicy.cc", "native/pages.cc", "native/process.cc", "native/mappings.cc"],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api"],
           "defines": [
             "NAPI_VERSION=8",

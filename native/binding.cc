@@ -28,6 +28,7 @@ constexpr Export kExports[] = {
     {"migratePagesSync", mempolicy::MigratePagesSync},
     {"processExclusive", mempolicy::ProcessExclusive},
     {"signalThreads", mempolicy::SignalThreads},
+    {"mappings", mempolicy::Mappings},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Value(env, mempolicy::Constants(env)));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(mempolicy::PageSize())));
   exports.Set("noWholePage", Napi::Number::New(env, mempolicy::kNoWholePage));
+  exports.Set("mapLimit", Napi::Number::New(env, mempolicy::kMapLimit));
   return exports;
 }
 

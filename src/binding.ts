@@ -54,9 +54,16 @@ export interface NativeBinding {
    * reached), -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer). Returns how many set it.
    */
   signalThreads(mode: number, mask: NativeMask | null, maxnode: number, tids: Int32Array, results: Int32Array, timeoutMs: number): number
+  /** mappings.cc, counted now: [this process's mappings, vm.max_map_count, the most calls may leave in use]. */
+  mappings(): [count: number, limit: number, allowed: number]
   readonly constants: Readonly<Record<string, number>>
   readonly pageSize: number
   readonly noWholePage: number
+  /**
+   * Returned (or resolved) by mbind, mbindAsync and setHomeNode, and alloc's errno, instead of making
+   * a call that could take mappings the process needs under vm.max_map_count.
+   */
+  readonly mapLimit: number
 }
 
 /**
@@ -67,7 +74,7 @@ export interface NativeBinding {
 const NATIVE_FUNCTIONS = {
   setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
   setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
-  migratePagesSync: true, processExclusive: true, signalThreads: true,
+  migratePagesSync: true, processExclusive: true, signalThreads: true, mappings: true,
 } satisfies Record<NativeFunction, true>
 
 type NativeFunction = { [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never }[keyof NativeBinding]
