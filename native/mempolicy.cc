@@ -145,25 +145,22 @@ napi_value SetHomeNode(napi_env env, napi_callback_info info) {
 
 namespace {
 
-// V8 is told of at most this much of each alloc() buffer (napi_adjust_external_memory). Memory that is
-// mapped but never touched costs nothing, and telling V8 of gigabytes at once makes it run full,
-// memory-reducing collections on the spot (docs/memory-lifetime.md, "What V8 is told").
-constexpr size_t kExternalReport = size_t{64} << 20;
-
 // The finalizer's data: the mapping, and whether napi_create_external_arraybuffer is still running
 // (Node calls the finalizer from inside it when it refuses the buffer, longer than
 // buffer.constants.MAX_LENGTH, and Alloc then cleans up itself).
+//
+// V8 counts the length of every ArrayBuffer as external memory itself, from its creation until it is
+// swept, so nothing more is reported here: reporting it again made V8 see twice the memory, and run
+// two full collections on the spot for a large buffer instead of the one any ArrayBuffer of that size
+// costs (docs/memory-lifetime.md, "What V8 counts").
 struct Owner {
   Mapping* mapping;
-  size_t reported;
   bool creating;
 };
 
-void Unmap(napi_env env, void*, void* hint) {
+void Unmap(napi_env, void*, void* hint) {
   Owner* owner = static_cast<Owner*>(hint);
   if (owner->creating) return;
-  int64_t ignored = 0;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(owner->reported), &ignored);
   // Unmapped now, or when the last call on the pool that holds it ends.
   UnlistMapping(owner->mapping);
   delete owner;
@@ -231,7 +228,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   }
   // The C call, not Napi::ArrayBuffer::New: on failure that frees its finalizer data a second time
   // after Node has already run (and freed) it.
-  Owner* owner = new Owner{NewMapping(data, length), length < kExternalReport ? length : kExternalReport, true};
+  Owner* owner = new Owner{NewMapping(data, length), true};
   napi_value buffer = nullptr;
   const napi_status status =
       napi_create_external_arraybuffer(env, data, static_cast<size_t>(byte_length), Unmap, owner, &buffer);
@@ -245,8 +242,6 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     return AllocFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
   ListMapping(owner->mapping);
-  int64_t ignored = 0;
-  napi_adjust_external_memory(env, static_cast<int64_t>(owner->reported), &ignored);
   return buffer;
 }
 

@@ -352,7 +352,7 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
     const { span, moved, during } = await withParkedPool(async (release) => {
       const bound = mbindAsync(memory, { mode: 'bind', nodes: [node] })
       const moving = movePages(memory, node)
-      const stream = new ReadableStream({ type: 'bytes', pull: (c) => { c.byobRequest!.view!.set([7]); c.byobRequest!.respond(1) } })
+      const stream = new ReadableStream({ type: 'bytes', pull: (c) => { (c.byobRequest!.view as Uint8Array)[0] = 7; c.byobRequest!.respond(1) } })
       // The view it resolves to holds the same memory: dropped at once, so the memory is collected.
       const first = (await stream.getReader({ mode: 'byob' }).read(memory)).value![0]
       expect(memory.byteLength).toBe(0)
