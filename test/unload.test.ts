@@ -31,13 +31,13 @@ const script = `
 `
 
 describe('the addon loaded only by Workers', () => {
-  it('survives 40 Workers that each make a process-scope call and exit, in each of 4 processes', () => {
+  it('survives 30 Workers that each make a process-scope call and exit, in each of 3 processes', () => {
     // The child's main thread never loads the package (that would keep the addon loaded); only
     // the Workers' source names it.
-    for (let run = 0; run < 4; run++) {
-      const out = spawnSync(process.execPath, ['-e', script, '40'], { encoding: 'utf8' })
+    for (let run = 0; run < 3; run++) {
+      const out = spawnSync(process.execPath, ['-e', script, '30'], { encoding: 'utf8' })
       expect({ run, signal: out.signal, status: out.status, stderr: out.stderr }).toEqual({ run, signal: null, status: 0, stderr: '' })
-      expect(out.stdout.trim()).toBe('ended 40')
+      expect(out.stdout.trim()).toBe('ended 30')
     }
   }, 120_000)
 
