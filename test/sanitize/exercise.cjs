@@ -157,6 +157,8 @@ async function round(i) {
     swallow(() => native.processExclusive(() => 0))
     native.signalThreads(MPOL_DEFAULT, null, 0, new Int32Array(0), new Int32Array(0), 10)
     swallow(() => native.processExclusive(null))
+    // The count of this process's mappings under vm.max_map_count (read from /proc/self/maps).
+    native.mappings()
   }
 
   swallow(() => mp.capabilities())
