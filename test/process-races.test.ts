@@ -4,7 +4,7 @@
 // kernel's view of each thread (/proc/self/task/<tid>/numa_maps) or what the package reported, counted
 // over many rounds; nothing depends on how fast the machine is.
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -164,8 +164,14 @@ describe('two copies of the package in one process', () => {
     // package in the same dependency tree would have: loaded separately, with statics of its own.
     copy = mkdtempSync(path.join(os.tmpdir(), 'mempolicy-copy-'))
     cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true })
-    cpSync(path.join(root, 'build', 'Release', 'mempolicy.node'), path.join(copy, 'build', 'Release', 'mempolicy.node'))
-    cpSync(path.join(root, 'package.json'), path.join(copy, 'package.json'))
+    // The addon this process loaded (the sanitized build under npm run test:asan), copied.
+    const loaded = readFileSync('/proc/self/maps', 'latin1').split('\n').map((l) => l.split(/\s+/)[5])
+      .find((f) => f !== undefined && f.endsWith('.node') && f.includes('mempolicy'))
+    cpSync(loaded ?? path.join(root, 'build', 'Release', 'mempolicy.node'), path.join(copy, 'build', 'Release', 'mempolicy.node'))
+    // Its own name, so that node-gyp-build's MEMPOLICY_PREBUILD (set by the sanitizer runs) does not
+    // point this copy at the first copy's file.
+    const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string }
+    writeFileSync(path.join(copy, 'package.json'), JSON.stringify({ ...manifest, name: 'mempolicy-second-copy' }))
     symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'))
   })
   afterAll(() => rmSync(copy, { recursive: true, force: true }))
