@@ -37,6 +37,7 @@ constexpr Export kExports[] = {
     {"shmSize", mempolicy::ShmSize},
     {"shmAttach", mempolicy::ShmAttach},
     {"mapShared", mempolicy::MapShared},
+    {"mappings", mempolicy::Mappings},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -49,6 +50,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Value(env, mempolicy::Constants(env)));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(mempolicy::PageSize())));
   exports.Set("noWholePage", Napi::Number::New(env, mempolicy::kNoWholePage));
+  exports.Set("mapLimit", Napi::Number::New(env, mempolicy::kMapLimit));
   return exports;
 }
 

@@ -120,6 +120,8 @@ napi_value Mbind(napi_env env, napi_callback_info info) {
   uintptr_t start = 0;
   size_t length = 0;
   if (!WholePages(span, &start, &length)) return Int(env, kNoWholePage);
+  // A range inside a mapping splits it in up to three.
+  if (!MappingsAvailable(2)) return Int(env, kMapLimit);
   long rc = syscall(SYS_mbind, start, length, static_cast<unsigned long>(mode), mask.ForKernel(), maxnode,
                     static_cast<unsigned>(flags));
   if (rc != 0) return Int(env, Failed());
@@ -135,6 +137,7 @@ napi_value SetHomeNode(napi_env env, napi_callback_info info) {
   uintptr_t start = 0;
   size_t length = 0;
   if (!WholePages(span, &start, &length)) return Int(env, kNoWholePage);
+  if (!MappingsAvailable(2)) return Int(env, kMapLimit);
   long rc = syscall(SYS_set_mempolicy_home_node, start, length, static_cast<unsigned long>(node), 0UL);
   if (rc != 0) return Int(env, Failed());
   return Int(env, static_cast<int64_t>(start - reinterpret_cast<uintptr_t>(span.data)));
@@ -142,24 +145,25 @@ napi_value SetHomeNode(napi_env env, napi_callback_info info) {
 
 namespace {
 
-struct Mapping {
-  size_t length;
-  // True while napi_create_external_arraybuffer runs: Node calls the finalizer from inside it when it
-  // refuses the buffer (longer than buffer.constants.MAX_LENGTH), and Alloc then cleans up itself.
+// The finalizer's data: the mapping, and whether napi_create_external_arraybuffer is still running
+// (Node calls the finalizer from inside it when it refuses the buffer, longer than
+// buffer.constants.MAX_LENGTH, and Alloc then cleans up itself).
+//
+// V8 counts the length of every ArrayBuffer as external memory itself, from its creation until it is
+// swept, so nothing more is reported here: reporting it again made V8 see twice the memory, and run
+// two full collections on the spot for a large buffer instead of the one any ArrayBuffer of that size
+// costs (docs/memory-lifetime.md, "What V8 counts").
+struct Owner {
+  Mapping* mapping;
   bool creating;
-  bool released;
 };
 
-void Unmap(napi_env env, void* data, void* hint) {
-  Mapping* mapping = static_cast<Mapping*>(hint);
-  munmap(data, mapping->length);
-  if (mapping->creating) {
-    mapping->released = true;
-    return;
-  }
-  int64_t ignored = 0;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(mapping->length), &ignored);
-  delete mapping;
+void Unmap(napi_env, void*, void* hint) {
+  Owner* owner = static_cast<Owner*>(hint);
+  if (owner->creating) return;
+  // Unmapped now, or when the last call on the pool that holds it ends.
+  UnlistMapping(owner->mapping);
+  delete owner;
 }
 
 napi_value AllocFailure(napi_env env, const char* syscall_name, int error) {
@@ -176,7 +180,8 @@ napi_value AllocFailure(napi_env env, const char* syscall_name, int error) {
 }  // namespace
 
 // alloc(byteLength, align, hugePages: -1 | 0 | 1, mode: -1 | mode, mask, maxnode)
-//   -> ArrayBuffer over a private anonymous mapping, unmapped when collected | { errno, syscall }
+//   -> ArrayBuffer over a private anonymous mapping, unmapped when collected and no call on the pool
+//      holds it | { errno, syscall } (errno kMapLimit: refused, see MappingsAvailable)
 // The mapping is placed at a multiple of `align` (0: no constraint), madvised for transparent huge
 // pages when hugePages is 1 (refused when 0), and given the range policy before any page is touched.
 napi_value Alloc(napi_env env, napi_callback_info info) {
@@ -193,6 +198,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   const size_t length = (static_cast<size_t>(byte_length) + page - 1) & ~(page - 1);
   const size_t slack = static_cast<size_t>(align) > page ? static_cast<size_t>(align) : 0;
   if (length < static_cast<size_t>(byte_length) || length + slack < length) return AllocFailure(env, "mmap", ENOMEM);
+  if (!MappingsAvailable(1)) return AllocFailure(env, "mmap", -kMapLimit);
 
   void* raw = mmap(nullptr, length + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return AllocFailure(env, "mmap", errno);
@@ -222,21 +228,20 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   }
   // The C call, not Napi::ArrayBuffer::New: on failure that frees its finalizer data a second time
   // after Node has already run (and freed) it.
-  Mapping* mapping = new Mapping{length, true, false};
+  Owner* owner = new Owner{NewMapping(data, length), true};
   napi_value buffer = nullptr;
   const napi_status status =
-      napi_create_external_arraybuffer(env, data, static_cast<size_t>(byte_length), Unmap, mapping, &buffer);
-  mapping->creating = false;
+      napi_create_external_arraybuffer(env, data, static_cast<size_t>(byte_length), Unmap, owner, &buffer);
+  owner->creating = false;
   if (status != napi_ok) {
-    if (!mapping->released) munmap(data, length);
-    delete mapping;
+    ReleaseMapping(owner->mapping);  // never listed: this unmaps it
+    delete owner;
     bool pending = false;
     napi_value ignored = nullptr;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
     return AllocFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
-  int64_t ignored = 0;
-  napi_adjust_external_memory(env, static_cast<int64_t>(length), &ignored);
+  ListMapping(owner->mapping);
   return buffer;
 }
 

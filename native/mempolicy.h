@@ -37,6 +37,10 @@ enum : int {
 // the syscall is not made. Not an errno value.
 constexpr int32_t kNoWholePage = -0x10000;
 
+// Returned instead of -errno when a call that may add mappings to the process would leave fewer than
+// the reserve under vm.max_map_count (mappings.cc); the syscall is not made. Not an errno value.
+constexpr int32_t kMapLimit = -0x10001;
+
 // Words of a nodemask we accept: the kernel reads at most PAGE_SIZE * 8 bits (maxnode <= 32769 on 4 KiB pages).
 constexpr size_t kMaxMaskWords = 1024;
 
@@ -252,6 +256,26 @@ class Args {
 // -errno of the last failed call, as the facade expects.
 inline int64_t Failed() { return -static_cast<int64_t>(errno); }
 
+// mappings.cc: alloc()'s mappings and the process's budget of mappings.
+//
+// An alloc() mapping is unmapped when its last holder lets go: the ArrayBuffer's finalizer and each
+// call on the libuv pool working on it (docs/memory-lifetime.md).
+struct Mapping;
+// A mapping of `length` bytes at `data`, held once (by the buffer about to be made), not yet listed.
+Mapping* NewMapping(uint8_t* data, size_t length);
+// Lists it, so RetainMapping can find it (once the buffer exists).
+void ListMapping(Mapping* mapping);
+// Drops it from the list (the buffer is gone) and lets go of the buffer's hold.
+void UnlistMapping(Mapping* mapping);
+// Holds the alloc() mapping that contains [start, start + length), or returns nullptr if none does.
+Mapping* RetainMapping(uintptr_t start, size_t length);
+// Lets go of one hold; the last one unmaps it.
+void ReleaseMapping(Mapping* mapping);
+
+// True when `more` new mappings leave the process at least its reserve under vm.max_map_count;
+// counted from /proc/self/maps when the count last taken may be stale (so rarely, far from the limit).
+bool MappingsAvailable(size_t more);
+
 // The exports, one line each in the table of binding.cc, which registers them for every environment
 // (main thread and each Worker). Their JavaScript signatures are declared in src/binding.ts.
 // mempolicy.cc: the core syscalls and alloc().
@@ -264,6 +288,8 @@ napi_value Mbind(napi_env env, napi_callback_info info);
 napi_value SetHomeNode(napi_env env, napi_callback_info info);
 napi_value Alloc(napi_env env, napi_callback_info info);
 napi_value Constants(napi_env env);
+// mappings.cc
+napi_value Mappings(napi_env env, napi_callback_info info);
 // pages.cc: move_pages, migrate_pages and mbind on the libuv pool.
 napi_value PageNodes(napi_env env, napi_callback_info info);
 napi_value MovePages(napi_env env, napi_callback_info info);

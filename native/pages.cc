@@ -5,9 +5,13 @@
 // The asynchronous calls run on the libuv pool. Until the work completes each one holds a strong
 // reference to the memory object it was given (so dropping every JavaScript reference cannot free
 // it) and keeps its own copy of every nodemask (the facade reuses one scratch mask per thread).
-// The kernel never reads or writes the bytes of the memory, only its page table entries, so even a
-// buffer whose pages were released under the call (an ArrayBuffer transferred away and collected
-// by its new owner) cannot corrupt anything: move_pages then reports those pages as unmapped.
+// A reference does not hold the memory of an ArrayBuffer that is detached meanwhile (a BYOB stream
+// read detaches any ArrayBuffer it is given, even one marked untransferable; Node 22 adds
+// ArrayBuffer.prototype.transfer), after which its memory can be freed and the same addresses handed
+// to someone else. So a call on the pool holds alloc() memory by its mapping (mappings.cc), which stays
+// mapped until the work ends; memory of a SharedArrayBuffer cannot be detached at all; and for any
+// other ArrayBuffer, which nothing can hold, the call is made at once on the calling thread and the
+// promise is returned settled (docs/memory-lifetime.md).
 #include "mempolicy.h"
 
 #include <algorithm>
@@ -119,6 +123,7 @@ const unsigned long* MaskData(const std::vector<unsigned long>& mask) {
 class Work {
  public:
   virtual ~Work() {
+    ReleaseMapping(mapping_);
     if (held_ != nullptr) napi_delete_reference(env_, held_);
     if (result_ref_ != nullptr) napi_delete_reference(env_, result_ref_);
     if (work_ != nullptr) napi_delete_async_work(env_, work_);
@@ -145,8 +150,12 @@ class Work {
  protected:
   explicit Work(napi_env env) : env_(env) {}
 
-  // Keeps `value` (the memory) alive until this work is deleted.
-  bool Hold(napi_value value) { return napi_create_reference(env_, value, 1, &held_) == napi_ok; }
+  // Keeps `value` (the memory) alive until this work is deleted, and `mapping` (a hold that this
+  // work now owns, or nullptr).
+  bool Hold(napi_value value, Mapping* mapping) {
+    mapping_ = mapping;
+    return napi_create_reference(env_, value, 1, &held_) == napi_ok;
+  }
   // Keeps `value` (a result prepared in advance) alive, to be handed back by Result().
   bool Keep(napi_value value) { return napi_create_reference(env_, value, 1, &result_ref_) == napi_ok; }
   napi_value Kept() {
@@ -182,6 +191,7 @@ class Work {
   napi_deferred deferred_ = nullptr;
   napi_ref held_ = nullptr;
   napi_ref result_ref_ = nullptr;
+  Mapping* mapping_ = nullptr;
 };
 
 class MoveWork : public Work {
@@ -189,7 +199,9 @@ class MoveWork : public Work {
   MoveWork(napi_env env, uintptr_t first, size_t count, int node, int flags, int* status)
       : Work(env), first_(first), count_(count), node_(node), flags_(flags), status_(status) {}
 
-  bool Init(napi_value memory, napi_value status_array) { return Hold(memory) && Keep(status_array); }
+  bool Init(napi_value memory, Mapping* mapping, napi_value status_array) {
+    return Hold(memory, mapping) && Keep(status_array);
+  }
 
  protected:
   void Execute() override { rc_ = MovePagesTo(first_, count_, node_, flags_, status_); }
@@ -203,6 +215,20 @@ class MoveWork : public Work {
   int* status_;
   int64_t rc_ = 0;
 };
+
+// True when `memory` lies on an ArrayBuffer (not a SharedArrayBuffer), so it could be detached.
+bool Detachable(napi_env env, napi_value memory) {
+  napi_value buffer = memory;
+  bool is_buffer = false;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, memory, &type, &length, &data, &buffer, &offset) != napi_ok &&
+      napi_get_dataview_info(env, memory, &length, &data, &buffer, &offset) != napi_ok) {
+    buffer = memory;
+  }
+  return napi_is_arraybuffer(env, buffer, &is_buffer) != napi_ok || is_buffer;
+}
 
 // A promise already resolved with `value`.
 napi_value Resolved(napi_env env, napi_value value) {
@@ -244,8 +270,13 @@ napi_value MovePages(napi_env env, napi_callback_info info) {
   napi_value array;
   int* status = nullptr;
   if (!NewStatus(env, count, &array, &status)) return Resolved(env, Int(env, -ENOMEM));
+  Mapping* mapping = count == 0 ? nullptr : RetainMapping(first, count * PageSize());
+  if (mapping == nullptr && Detachable(env, args[0])) {
+    const int64_t rc = MovePagesTo(first, count, static_cast<int>(node), static_cast<int>(flags), status);
+    return Resolved(env, rc != 0 ? Int(env, rc) : array);
+  }
   auto* work = new MoveWork(env, first, count, static_cast<int>(node), static_cast<int>(flags), status);
-  if (!work->Init(args[0], array)) {
+  if (!work->Init(args[0], mapping, array)) {
     delete work;
     return Resolved(env, Int(env, -ENOMEM));
   }
@@ -261,7 +292,7 @@ class MbindWork : public Work {
       : Work(env), start_(start), length_(length), code_(code), mode_(mode), mask_(std::move(mask)),
         maxnode_(maxnode), flags_(flags) {}
 
-  bool Init(napi_value memory) { return Hold(memory); }
+  bool Init(napi_value memory, Mapping* mapping) { return Hold(memory, mapping); }
 
  protected:
   void Execute() override {
@@ -297,9 +328,16 @@ napi_value MbindAsync(napi_env env, napi_callback_info info) {
   uintptr_t start = 0;
   size_t length = 0;
   if (!WholePages(span, &start, &length)) return Resolved(env, Int(env, kNoWholePage));
+  if (!MappingsAvailable(2)) return Resolved(env, Int(env, kMapLimit));
+  Mapping* mapping = RetainMapping(start, length);
+  if (mapping == nullptr && Detachable(env, args[0])) {
+    const long rc = syscall(SYS_mbind, start, length, static_cast<unsigned long>(mode), mask.ForKernel(), maxnode,
+                            static_cast<unsigned>(flags));
+    return Resolved(env, Int(env, rc == 0 ? SpanCode(span, start, length) : Failed()));
+  }
   auto* work = new MbindWork(env, start, length, SpanCode(span, start, length), static_cast<unsigned long>(mode),
                              CopyMask(mask), maxnode, static_cast<unsigned>(flags));
-  if (!work->Init(args[0])) {
+  if (!work->Init(args[0], mapping)) {
     delete work;
     return Resolved(env, Int(env, -ENOMEM));
   }

@@ -5,7 +5,7 @@
 // TypeError with code ERR_INVALID_ARG_VALUE whose `cause` is what was thrown, so every failure of the
 // package is an Error with a code.
 import { types } from 'node:util'
-import { invalidValue, unknownProperty } from './errors'
+import { invalidValue, outOfRange, unknownProperty } from './errors'
 import { closest, didYouMean } from './suggest'
 
 const apply = Reflect.apply
@@ -104,8 +104,15 @@ export function isArray(value: unknown): value is readonly unknown[] {
   }
 }
 
-/** An array's length, read once and checked (what forEachElement loops over). */
-export function arrayLength(array: readonly unknown[], name: string): number {
+/**
+ * The most elements a list of node ids or flags may have. Nothing needs more (the kernel has at most
+ * 1024 nodes, and three flags), and a Proxy claiming billions of elements is refused before its first
+ * element is read rather than read for minutes.
+ */
+export const MAX_LIST_LENGTH = 65536
+
+/** An array's length, read once and checked (what forEachElement loops over); at most `max`. */
+export function arrayLength(array: readonly unknown[], name: string, max = 2 ** 32 - 1): number {
   let length: unknown
   try {
     length = array.length
@@ -115,6 +122,7 @@ export function arrayLength(array: readonly unknown[], name: string): number {
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
     throw invalidValue(`${name}.length`, 'must be an array length (an integer from 0 to 2 ** 32 - 1)', length)
   }
+  if (length > max) throw outOfRange(`${name}.length`, `at most ${max}`, length)
   return length
 }
 
@@ -122,8 +130,8 @@ export function arrayLength(array: readonly unknown[], name: string): number {
  * Calls `each` with every element of an array, reading its length once and each element once.
  * Errors thrown by `each` pass through; anything the array itself throws is wrapped.
  */
-export function forEachElement(array: readonly unknown[], name: string, each: (element: unknown, index: number) => void): void {
-  const length = arrayLength(array, name)
+export function forEachElement(array: readonly unknown[], name: string, each: (element: unknown, index: number) => void, max?: number): void {
+  const length = arrayLength(array, name, max)
   for (let k = 0; k < length; k++) {
     let element: unknown
     try {

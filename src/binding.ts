@@ -43,14 +43,15 @@ export interface NativeBinding {
   /** migrate_pages on the calling thread (for probes). */
   migratePagesSync(pid: number, from: NativeMask | null, to: NativeMask | null, maxnode: number): number
   /**
-   * process.cc: runs callback(signal) holding the process-wide lock, with the handler installed on
-   * that real-time signal; its result, or -EDEADLK (this thread holds it) / -EAGAIN (no free signal).
+   * process.cc: runs callback(signal) holding the process-wide lock (shared with every other copy of
+   * the addon in the process), with the handler installed on that real-time signal when `signal` is
+   * true (callback(0) otherwise); its result, or -EDEADLK (this thread holds it) / -EAGAIN (no free signal).
    */
-  processExclusive<T>(callback: (signal: number) => T): T | number
+  processExclusive<T>(callback: (signal: number) => T, signal: boolean): T | number
   /**
-   * Inside processExclusive only (-EPERM otherwise): has each thread in tids set the policy from its
-   * signal handler. results[i]: 0, -errno, -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer).
-   * Returns how many set it.
+   * Inside processExclusive(callback, true) only (-EPERM otherwise): has each thread in tids set the
+   * policy from its signal handler. results[i]: 0, -errno, 1 (blocks the signal and sleeps: not
+   * reached), -ESRCH (gone), -EAGAIN (not queued), -ETIMEDOUT (no answer). Returns how many set it.
    */
   signalThreads(mode: number, mask: NativeMask | null, maxnode: number, tids: Int32Array, results: Int32Array, timeoutMs: number): number
   /** cpu.cc: sched_setaffinity(tid, mask): 0 or -errno. tid 0 is the calling thread. */
@@ -71,9 +72,16 @@ export interface NativeBinding {
   shmAttach(id: number, length: number): ArrayBuffer | { errno: number; syscall: string }
   /** mmap(MAP_SHARED) of `length` bytes of the file at `offset`, unmapped when collected. */
   mapShared(fd: number, length: number, offset: number): ArrayBuffer | { errno: number; syscall: string }
+  /** mappings.cc, counted now: [this process's mappings, vm.max_map_count, the most calls may leave in use]. */
+  mappings(): [count: number, limit: number, allowed: number]
   readonly constants: Readonly<Record<string, number>>
   readonly pageSize: number
   readonly noWholePage: number
+  /**
+   * Returned (or resolved) by mbind, mbindAsync and setHomeNode, and alloc's errno, instead of making
+   * a call that could take mappings the process needs under vm.max_map_count.
+   */
+  readonly mapLimit: number
 }
 
 /**
@@ -84,7 +92,7 @@ export interface NativeBinding {
 const NATIVE_FUNCTIONS = {
   setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
   setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
-  migratePagesSync: true, processExclusive: true, signalThreads: true,
+  migratePagesSync: true, processExclusive: true, signalThreads: true, mappings: true,
   setAffinity: true, getAffinity: true, getcpu: true, execve: true, signalDefault: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,
 } satisfies Record<NativeFunction, true>
 

@@ -326,7 +326,7 @@ function sameMask(a: Uint32Array, b: Uint32Array): boolean {
  * it already (-EDEADLK: fn runs inside another holder on this thread), fn simply runs.
  */
 export function exclusive<T>(native: NativeBinding, fn: () => T): T {
-  const result = native.processExclusive(() => ({ value: fn() }))
+  const result = native.processExclusive(() => ({ value: fn() }), false)
   if (result === -EDEADLK) return fn()
   if (typeof result === 'number') {
     const hint = 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so the process-wide lock cannot be taken'

@@ -16,6 +16,7 @@ import { decodePolicy, encodePolicy, type Encoded, type Policy, type PolicyInfo 
 import { setProcessPolicy, type ProcessPolicyResult } from './process'
 import { closest, didYouMean } from './suggest'
 import { highestPossibleNode, nodeState } from './topology'
+import { ENOMEM } from './errno'
 
 export type Memory = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
 
@@ -157,6 +158,29 @@ export function nativeMemory(memory: unknown, name = 'memory'): NativeMemory {
   if (ArrayBuffer.isView(memory) || types.isArrayBuffer(memory)) return memory as NativeMemory
   if (types.isSharedArrayBuffer(memory)) return new Uint8Array(memory)
   throw invalidType(name, 'an ArrayBuffer, SharedArrayBuffer, TypedArray, DataView or Buffer', memory)
+}
+
+/**
+ * The error for a call refused because the process is near vm.max_map_count (native mapLimit), or
+ * for the kernel's own ENOMEM when that is why: every mapping past the limit is one V8 may need next.
+ */
+function mapLimitError(syscall: string, refused: boolean): MempolicyError | undefined {
+  const [count, limit, allowed] = binding().mappings()
+  if (!refused && count < allowed) return undefined
+  const hint = `this process has ${count} memory mappings and vm.max_map_count is ${limit}; mempolicy leaves the last ` +
+    `${limit - allowed} for V8 and the C library, so no new mapping${refused ? ' was made' : ''}. Every alloc() buffer and every ` +
+    'mbind() on part of a mapping with a policy of its own is one more: let some be collected, bind larger ranges, or raise ' +
+    `the limit (sysctl -w vm.max_map_count=${Math.max(262144, limit * 4)}; as root)`
+  return Object.assign(new MempolicyError(-ENOMEM, syscall, hint), { mappings: count, maxMapCount: limit })
+}
+
+function failRange(native: NativeBinding, rc: number, syscall: string, context?: HintContext): never {
+  if (rc === native.mapLimit) throw mapLimitError(syscall, true)!
+  if (rc === -ENOMEM) {
+    const err = mapLimitError(syscall, false)
+    if (err !== undefined) throw err
+  }
+  fail(rc, syscall, context)
 }
 
 /** What mbind, policyOf and setHomeNode say about memory with no whole page inside. */
@@ -314,7 +338,7 @@ function prepareMbind(memory: Memory, policy: Policy, options: MbindOptions | un
 function mbindResult(native: NativeBinding, call: MbindCall, rc: number, name: 'mbind' | 'mbindAsync'): Span {
   if (rc < 0) {
     if (rc === native.noWholePage) throw noWholePage(call.target, name)
-    fail(rc, 'mbind', { policy: call.encoded, moveFlags: call.flags })
+    failRange(native, rc, 'mbind', { policy: call.encoded, moveFlags: call.flags })
   }
   // The addon gives the span as offset + length (binding.ts): no second read of the memory's length.
   const byteOffset = rc % pageSize
@@ -336,7 +360,10 @@ export function mbind(memory: Memory, policy: Policy, options?: MbindOptions): S
 
 /**
  * mbind() on the libuv pool, for `move` over large ranges: same arguments, validation and result.
- * Every error, invalid arguments included, rejects the promise. The memory is held until the call ends.
+ * Every error, invalid arguments included, rejects the promise. The memory is held until the call
+ * ends. Only alloc() memory and SharedArrayBuffers can be held so (docs/memory-lifetime.md): for any
+ * other ArrayBuffer, which can be detached and freed while the call waits, mbind is made before the
+ * promise is returned.
  */
 export async function mbindAsync(memory: Memory, policy: Policy, options?: MbindOptions): Promise<Span> {
   const native = binding()
@@ -386,7 +413,7 @@ export function setHomeNode(memory: Memory, node: number): void {
   const rc = native.setHomeNode(target, node)
   if (rc < 0) {
     if (rc === native.noWholePage) throw noWholePage(target, 'setHomeNode')
-    fail(rc, 'set_mempolicy_home_node')
+    failRange(native, rc, 'set_mempolicy_home_node')
   }
 }
 
@@ -446,13 +473,14 @@ export function alloc(byteLength: number, policy?: Policy, options?: AllocOption
   const result = wide === undefined
     ? native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
     : native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded!.value, wide.mask, wide.maxnode)
-  if (!(result instanceof ArrayBuffer)) fail(result.errno, result.syscall, { policy: encoded })
+  if (!(result instanceof ArrayBuffer)) failRange(native, result.errno, result.syscall, { policy: encoded })
   remember(result, () => {
     const probe = native.alloc(1, 0, -1, -1, null, 0)
     return probe instanceof ArrayBuffer ? probe : undefined
   })
   return new Uint8Array(result)
 }
+
 
 /** "all" for parseNodes: the nodes with memory this thread may use. */
 export function parseNodes(text: string): number[] {

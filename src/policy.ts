@@ -1,7 +1,7 @@
 // Policy validation (docs/validation.md), encoding to the kernel's mode|flags and nodemask, and
 // decoding of what get_mempolicy returns.
 import { readFileSync } from 'node:fs'
-import { arrayLength, forEachElement, isArray, isOwnKey, knownKeys, unknownKey, unreadable } from './args'
+import { MAX_LIST_LENGTH, arrayLength, forEachElement, isArray, isOwnKey, knownKeys, unknownKey, unreadable } from './args'
 import { FLAGS, MODE_FLAGS_MASK, MODES, constants, type Mode, type ModeFlag } from './constants'
 import { invalidType, invalidValue, outOfRange, quote } from './errors'
 import { MAX_NODE_ID, parseIdList } from './ids'
@@ -183,7 +183,7 @@ export function readNodes(value: unknown, name: string, all: AllNodes, bound: No
     // seen is made only when one does not.
     // The loop of args.forEachElement, written out: that shared helper's reads see every kind of array
     // its callers pass (megamorphic, a lookup each) and it needs a closure per call.
-    const length = arrayLength(value, name)
+    const length = arrayLength(value, name, MAX_LIST_LENGTH)
     // Sized up front (growing an empty array costs more than the rest of the loop for one node); no
     // larger than the ids allowed, whatever length is claimed, and trimmed to the unique ids.
     const nodes = new Array<number>(Math.min(length, highest + 1))
@@ -243,7 +243,7 @@ function readFlags(value: unknown, name: string): number {
     const bit = FLAG_BITS[flag]
     if (bit === undefined) throw invalidValue(`${name}[${k}]`, `must be one of ${FLAG_LIST}`, flag, flagHint(flag))
     bits |= bit
-  })
+  }, MAX_LIST_LENGTH)
   return bits
 }
 

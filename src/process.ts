@@ -3,7 +3,9 @@
 // So the calling thread sets it first, then every other thread listed in /proc/self/task is asked to
 // set it itself, from the handler of a real-time signal (native/process.cc), pass after pass until a
 // pass finds no thread left to ask. Threads created meanwhile are created either by a thread already
-// done (and inherit the policy) or by one not yet done (and are listed by the next pass).
+// done (and inherit the policy) or by one not yet done (and are listed by the next pass). The whole
+// call holds the process-wide lock that spawn() also holds while it borrows its thread's policy, in
+// every copy of the package loaded in the process (docs/threads.md).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import type { NativeBinding } from './binding'
 import { MempolicyError, errnoName } from './errors'
@@ -57,10 +59,9 @@ interface Task {
   name: string
   /** Zombie or dead: nothing to do. */
   gone: boolean
-  blocks: boolean
 }
 
-function task(tid: number, signal: number): Task | undefined {
+function task(tid: number): Task | undefined {
   let text: string
   try {
     text = readFileSync(`/proc/self/task/${tid}/status`, 'latin1')
@@ -68,15 +69,11 @@ function task(tid: number, signal: number): Task | undefined {
     return undefined  // exited since the listing
   }
   const field = (key: string): string => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1] ?? ''
-  const blocked = field('SigBlk')
-  const bit = 1n << BigInt(signal - 1)
-  return {
-    tid,
-    name: field('Name'),
-    gone: /^[ZX]/.test(field('State')),
-    blocks: /^[0-9a-f]+$/i.test(blocked) && (BigInt(`0x${blocked}`) & bit) !== 0n,
-  }
+  return { tid, name: field('Name'), gone: /^[ZX]/.test(field('State')) }
 }
+
+/** signalThreads' result for a thread that blocks the signal and sleeps (native/process.cc kBlocked). */
+const BLOCKED = 1
 
 function tasks(): number[] {
   return readdirSync('/proc/self/task').map(Number).filter(Number.isInteger)
@@ -104,7 +101,7 @@ interface Outcome {
  * kernel refuses it there, that error is thrown and no other thread was touched.
  */
 export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: Uint32Array, maxnode: number, fail: Fail): ProcessPolicyResult {
-  const outcome = native.processExclusive((signal): Outcome => {
+  const outcome = native.processExclusive((): Outcome => {
     const rc = native.setMempolicy(encoded.value, mask, maxnode)
     if (rc !== 0) fail(rc, 'set_mempolicy', { policy: encoded })
     const self = ownTid()
@@ -113,18 +110,14 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
     const finished = new Set([self])
     const blocking = new Map<number, SkippedThread>()
     for (let pass = 0; ; pass++) {
+      // Threads that block the signal are asked too: one that blocks it only for a moment (around a
+      // fork) answers once it unblocks it; one that sleeps with it blocked is reported skipped.
       const ask: Task[] = []
       for (const tid of tasks()) {
         if (finished.has(tid)) continue
-        const t = task(tid, signal)
-        if (t === undefined || t.gone) {
-          finished.add(tid)
-        } else if (t.blocks) {
-          blocking.set(tid, { tid, name: t.name, reason: 'signals-blocked' })
-        } else {
-          blocking.delete(tid)
-          ask.push(t)
-        }
+        const t = task(tid)
+        if (t === undefined || t.gone) finished.add(tid)
+        else ask.push(t)
       }
       if (ask.length === 0) break
       if (pass === MAX_PASSES) {
@@ -137,6 +130,7 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
         finished.add(t.tid)
         const result = results[i]!
         if (result === 0) applied.push(t.tid)
+        else if (result === BLOCKED) blocking.set(t.tid, { tid: t.tid, name: t.name, reason: 'signals-blocked' })
         else if (result !== -ESRCH) failed.push({ tid: t.tid, name: t.name, errno: result, code: errnoName(result)[0] })
       })
     }
@@ -144,7 +138,7 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
     const live = new Set(tasks())
     const skipped = [...blocking.values()].filter((s) => live.has(s.tid))
     return { applied: applied.sort((a, b) => a - b), failed, skipped }
-  })
+  }, true)
   if (typeof outcome === 'number') {
     // -EDEADLK cannot happen through the public API (nothing calls back into it); -EAGAIN: every
     // real-time signal already has a handler.

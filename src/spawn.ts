@@ -153,22 +153,30 @@ function underAffinity<T>(native: NativeBinding, mask: Uint32Array, fn: () => T)
 /**
  * Runs `fn` with the calling thread under `policy`, then restores the thread's policy exactly as
  * get_mempolicy reported it (raw mode|flags and nodemask, so nothing is lost to decoding). The
- * interleave cursor of an interleave policy restarts.
+ * interleave cursor of an interleave policy restarts. The whole borrowing holds the process-wide lock
+ * of process-scope calls (native processExclusive, without a signal), so a process-scope call made on
+ * another thread meanwhile waits, and then sets the policy this thread has restored, not one that the
+ * restore would undo (docs/threads.md).
  */
 export function underPolicy<T>(policy: Policy, fn: () => T): T {
   const native = binding()
-  const saved = saveThreadPolicy(native)
-  if (typeof saved === 'number') fail(saved, 'get_mempolicy')
-  setMempolicy(policy)
-  let result: T | undefined
-  try {
-    result = fn()
-  } finally {
-    const rc = restoreThreadPolicy(native, saved)
-    if (rc !== 0) {
-      // Only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
-      throw Object.assign(new MempolicyError(rc, 'set_mempolicy', "restoring the calling thread's policy after spawn failed; the child was started"), { child: result })
+  const outcome = native.processExclusive(() => {
+    const saved = saveThreadPolicy(native)
+    if (typeof saved === 'number') fail(saved, 'get_mempolicy')
+    setMempolicy(policy)
+    let result: T | undefined
+    try {
+      result = fn()
+    } finally {
+      const rc = restoreThreadPolicy(native, saved)
+      if (rc !== 0) {
+        // Only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
+        throw Object.assign(new MempolicyError(rc, 'set_mempolicy', "restoring the calling thread's policy after spawn failed; the child was started"), { child: result })
+      }
     }
-  }
-  return result
+    return { result }
+  }, false)
+  // -EDEADLK: spawn() called from inside a process-scope call on this thread, which nothing does.
+  if (typeof outcome === 'number') throw new MempolicyError(outcome, 'set_mempolicy', 'spawn() cannot borrow the thread policy inside a process-scope call on the same thread')
+  return outcome.result
 }

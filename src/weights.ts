@@ -3,6 +3,7 @@
 // "auto is __auto_type" macro, `__auto_type`. bandwidthWeights derives weights from the bandwidth the
 // firmware publishes (docs/heterogeneous-memory.md), on any kernel that publishes it.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { types } from 'node:util'
 import { checkKeys, isArray, knownKeys, readProps, unreadable } from './args'
 import { supportedPlatform, unsupported } from './binding'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
@@ -98,6 +99,10 @@ export function interleaveWeights(): Record<number, number> {
 export function setInterleaveWeights(weights: Record<number, number>): void {
   if (weights === null || typeof weights !== 'object' || isArray(weights)) {
     throw invalidType('weights', 'an object of node id -> weight, such as { 0: 3, 1: 1 }', weights)
+  }
+  // Its entries are not properties: read as an object it would name no node, and write nothing.
+  if (types.isMap(weights) || types.isSet(weights) || types.isWeakMap(weights) || types.isWeakSet(weights)) {
+    throw invalidType('weights', 'a plain object of node id -> weight, such as { 0: 3, 1: 1 } (for a Map, pass Object.fromEntries(map))', weights)
   }
   const files = weightFiles()
   const writes: [node: number, path: string, weight: number][] = []

@@ -10,6 +10,6 @@ describe('native exports', () => {
     const functions = Object.keys(native!).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] === 'function')
     expect(functions.sort()).toEqual([...nativeFunctions].sort())
     const values = Object.keys(native!).filter((k) => typeof (native as unknown as Record<string, unknown>)[k] !== 'function')
-    expect(values.sort()).toEqual(['constants', 'noWholePage', 'pageSize'])
+    expect(values.sort()).toEqual(['constants', 'mapLimit', 'noWholePage', 'pageSize'])
   })
 })

@@ -258,14 +258,20 @@ describe("setMempolicy(policy, { scope: 'process' })", () => {
       }`, fifo)
       // Wait until the Worker is in open() (its state is S, sleeping in the kernel).
       let tid = 0
-      for (let i = 0; i < 500 && tid === 0; i++) {
+      for (let i = 0; i < 6000 && tid === 0; i++) {
         await new Promise((r) => setTimeout(r, 10))
         try {
           tid = Number(readFileSync(`${fifo}.tid`, 'utf8'))
         } catch { /* not yet */ }
       }
-      for (let i = 0; i < 500 && !field(status(tid), 'State').startsWith('S'); i++) await new Promise((r) => setTimeout(r, 10))
-      await new Promise((r) => setTimeout(r, 50))
+      // Then until it is inside open() itself: /proc/<tid>/syscall names the call a thread sleeps in
+      // (openat is 257 on x86-64, 56 on arm64; open is 2), whatever the machine's load.
+      const inOpen = (): boolean => {
+        const [nr] = readFileSync(`/proc/self/task/${tid}/syscall`, 'latin1').split(' ')
+        return field(status(tid), 'State').startsWith('S') && ['2', '56', '257'].includes(nr!)
+      }
+      for (let i = 0; i < 6000 && !inOpen(); i++) await new Promise((r) => setTimeout(r, 10))
+      expect(inOpen()).toBe(true)
       const applied = setMempolicy({ mode: 'bind', nodes: [node] }, { scope: 'process' })
       expect(applied.threads).toContain(tid)
       expect(kernelThreadPolicy(tid)).toBe(`bind:${node}`)

@@ -163,9 +163,11 @@ async function runAll(opts) {
     const result = { name, ok, ...r, error: r.error ?? mismatch, nodes, files: rel }
     results.push(result)
     if (opts.quiet && !ok) prefixer(`[${name}] `, (s) => process.stdout.write(s))(r.output)
+    const budget = r.budget?.idleMs === undefined ? ''
+      : `; budget: silent at most ${seconds(r.budget.idleMs)}, ${seconds(r.budget.totalMs)} in all`
     console.log(
       `[numa-vm] === ${name}: ${ok ? 'PASS' : 'FAIL'}${result.error ? ` (${result.error})` : r.code ? ` (exit ${r.code})` : ''}` +
-        ` boot ${seconds(r.bootMs)}, tests ${seconds(r.jobMs)}, total ${seconds(r.totalMs)}` +
+        ` boot ${seconds(r.bootMs)}, tests ${seconds(r.jobMs)}, total ${seconds(r.totalMs)}${budget}` +
         (ok ? '' : `; serial output: ${logFile}`),
     )
   }

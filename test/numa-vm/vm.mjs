@@ -5,7 +5,7 @@
 // Plain Node.js, no dependencies. Exports:
 //   ensureGuestAssets({ log, refreshKernel }) -> { kernel, initrd, kernelRelease, packageName, packageVersion }
 //   runInGuest(topologyName, shellCommand, { timeoutMs, env, cwd, onOutput, assets })
-//     -> { code, output, timedOut, error, bootMs, jobMs, totalMs }
+//     -> { code, output, timedOut, error, bootMs, jobMs, totalMs, budget }
 
 import { spawn, spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
@@ -527,6 +527,29 @@ function killGuest(child) {
   }
 }
 
+// The time a guest is given, from what it does rather than a fixed wall-clock figure (README.md,
+// "Time budget"). Under TCG everything the guest does costs host CPU, so a busy host slows it
+// throughout; how long it took to boot measures that slowdown for this run. A guest is killed:
+//   - before it reports READY: after `timeoutMs` (default 240 s; a boot that hangs);
+//   - after: when its console has been silent for IDLE_FACTOR boot times, and at least IDLE_MIN_MS
+//     (a hang: every test file prints when it ends, and no file runs that long without printing);
+//   - in any case once the whole run passes the larger of `timeoutMs` and TOTAL_FACTOR boot times,
+//     and never later than MAX_TOTAL_MS (a guest that keeps printing and never ends).
+export const IDLE_FACTOR = 20
+export const IDLE_MIN_MS = 120_000
+export const TOTAL_FACTOR = 60
+export const MAX_TOTAL_MS = 2_700_000
+
+/** The limits of a run whose boot took `bootMs` (undefined: not booted yet). */
+export function guestBudget(timeoutMs, bootMs) {
+  if (bootMs === undefined) return { bootMs: timeoutMs, idleMs: undefined, totalMs: timeoutMs }
+  return {
+    bootMs: timeoutMs,
+    idleMs: Math.max(IDLE_MIN_MS, IDLE_FACTOR * bootMs),
+    totalMs: Math.min(MAX_TOTAL_MS, Math.max(timeoutMs, TOTAL_FACTOR * bootMs)),
+  }
+}
+
 /** Kills every qemu this module started and that is still running (used on timeouts and signals). */
 export function killAllGuests() {
   for (const child of liveGuests) killGuest(child)
@@ -622,7 +645,9 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
 
   const started = Date.now()
   let readyAt
+  let lastOutputAt = started
   let timedOut = false
+  let timeoutReason
   let output = ''
 
   try {
@@ -631,7 +656,7 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
       try {
         // coreutils `timeout` bounds qemu even if this process dies without killing it (SIGKILL from an
         // outer CI timeout); `detached` gives the pair a process group of their own to kill together.
-        const hardLimit = String(Math.ceil(timeoutMs / 1000) + 15)
+        const hardLimit = String(Math.ceil(Math.max(timeoutMs, MAX_TOTAL_MS) / 1000) + 15)
         child = spawn('timeout', ['-s', 'KILL', hardLimit, 'qemu-system-x86_64', ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
           detached: true,
@@ -641,13 +666,28 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
         return
       }
       liveGuests.add(child)
-      const timer = setTimeout(() => {
-        timedOut = true
-        killGuest(child)
-      }, timeoutMs)
+      // Checked once a second against the budget of this run (guestBudget).
+      const timer = setInterval(() => {
+        const now = Date.now()
+        const budget = guestBudget(timeoutMs, readyAt === undefined ? undefined : readyAt - started)
+        if (readyAt === undefined && now - started > budget.bootMs) {
+          timeoutReason = `did not boot within ${Math.round(budget.bootMs / 1000)} s`
+        } else if (budget.idleMs !== undefined && now - lastOutputAt > budget.idleMs) {
+          timeoutReason = `no output for ${Math.round(budget.idleMs / 1000)} s (${IDLE_FACTOR} times the ` +
+            `${((readyAt - started) / 1000).toFixed(1)} s boot, at least ${IDLE_MIN_MS / 1000} s)`
+        } else if (now - started > budget.totalMs) {
+          timeoutReason = `ran past ${Math.round(budget.totalMs / 1000)} s (the larger of ${Math.round(timeoutMs / 1000)} s ` +
+            `and ${TOTAL_FACTOR} times the boot)`
+        }
+        if (timeoutReason !== undefined && !timedOut) {
+          timedOut = true
+          killGuest(child)
+        }
+      }, 1000)
 
       const append = (text) => {
         if (!text) return
+        lastOutputAt = Date.now()
         output += text
         if (readyAt === undefined && output.includes(`${MARK} READY ${nonce}`)) readyAt = Date.now()
         onOutput?.(text)
@@ -671,12 +711,12 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
       sink(child.stdout)
       sink(child.stderr)
       child.on('error', (err) => {
-        clearTimeout(timer)
+        clearInterval(timer)
         liveGuests.delete(child)
         reject(new HarnessError(`qemu-system-x86_64 failed to run: ${err.message}`))
       })
       child.on('close', (status, signal) => {
-        clearTimeout(timer)
+        clearInterval(timer)
         liveGuests.delete(child)
         resolve({ status, signal })
       })
@@ -686,7 +726,7 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
     const exit = new RegExp(`${MARK} EXIT ${nonce} (\\d+)`).exec(output)
     const setup = new RegExp(`${MARK} SETUP-FAILED ${nonce} ([^\\n]*)`).exec(output)
     let error
-    if (timedOut) error = `timed out after ${Math.round(timeoutMs / 1000)} s (qemu killed)`
+    if (timedOut) error = `timed out: ${timeoutReason} (qemu killed after ${Math.round(totalMs / 1000)} s)`
     else if (setup) error = `guest setup failed: ${setup[1]}`
     else if (!exit) {
       const panic = /Kernel panic[^\n]*/.exec(output)
@@ -696,6 +736,7 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
     }
     const bootMs = readyAt === undefined ? undefined : readyAt - started
     return {
+      budget: guestBudget(timeoutMs, bootMs),
       code: exit ? Number(exit[1]) : null,
       output,
       timedOut,

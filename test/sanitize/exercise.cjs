@@ -151,10 +151,14 @@ async function round(i) {
   if (i % 20 === 0) {
     mp.setMempolicy({ mode: 'preferred', nodes: [node] }, { scope: 'process' })
     mp.setMempolicy({ mode: 'default' }, { scope: 'process' })
-    native.processExclusive(() => native.processExclusive(() => 0))
-    swallow(() => native.processExclusive(() => { throw new Error('inside') }))
+    native.processExclusive(() => native.processExclusive(() => 0, true), true)
+    native.processExclusive(() => native.processExclusive(() => 0, false), false)
+    swallow(() => native.processExclusive(() => { throw new Error('inside') }, true))
+    swallow(() => native.processExclusive(() => 0))
     native.signalThreads(MPOL_DEFAULT, null, 0, new Int32Array(0), new Int32Array(0), 10)
     swallow(() => native.processExclusive(null))
+    // The count of this process's mappings under vm.max_map_count (read from /proc/self/maps).
+    native.mappings()
   }
 
   swallow(() => mp.capabilities())
