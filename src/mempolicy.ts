@@ -192,7 +192,7 @@ function noWholePage(memory: NativeMemory, call: 'mbind' | 'mbindAsync' | 'polic
 export interface SetMempolicyOptions {
   /**
    * 'thread' (the default): the calling thread only. 'process': every thread of the process now,
-   * and so every thread created later (see ProcessPolicyResult and README "Threads").
+   * and so every thread created later (see ProcessPolicyResult and docs/threads.md).
    */
   scope?: 'thread' | 'process'
 }

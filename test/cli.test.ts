@@ -259,7 +259,7 @@ describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run',
 })
 
 /**
- * numactl's output where it is malformed, rewritten as mempolicy prints it (README "CLI"): mode flags
+ * numactl's output where it is malformed, rewritten as mempolicy prints it (docs/cli.md): mode flags
  * shown as a raw number ('[8194]') become the mode name and a 'flags:' line; the 'preferred node:'
  * line numactl leaves without a value or a line break (local, and flagged modes) gets the value
  * numactl prints for the unflagged mode ('current' for local); for a flagged bind, membind is the
