@@ -1,6 +1,6 @@
 // Process scope: bringing other threads of this process to a memory policy.
 //
-// Linux sets a memory policy per thread, and only the calling thread's (KERNEL.md A5). To reach the
+// Linux sets a memory policy per thread, and only the calling thread's (docs/kernel.md, "Thread scope"). To reach the
 // other threads, each one is sent a real-time signal whose handler makes the set_mempolicy call on
 // that thread, the way glibc broadcasts setuid() to every thread. This file is the mechanism only:
 // choosing a signal nobody uses, installing and restoring its disposition, sending the signal to the

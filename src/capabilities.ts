@@ -1,4 +1,4 @@
-// What this kernel and this process allow, found by probing (KERNEL.md A11 "Runtime feature
+// What this kernel and this process allow, found by probing (docs/kernel.md, "Feature
 // detection"), never by kernel version; what a seccomp filter refuses (docs/containers.md).
 import { existsSync, readFileSync } from 'node:fs'
 import { loaded, unsupported, type NativeBinding } from './binding'

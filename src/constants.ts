@@ -1,4 +1,4 @@
-// Kernel values from include/uapi/linux/mempolicy.h (KERNEL.md A1). test/constants.test.ts checks
+// Kernel values from include/uapi/linux/mempolicy.h (docs/kernel.md, "Constants"). test/constants.test.ts checks
 // them against what the native side compiled with.
 export const constants = Object.freeze({
   MPOL_DEFAULT: 0,

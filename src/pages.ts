@@ -1,4 +1,4 @@
-// Where pages live and moving them: move_pages (query and move) and migrate_pages (KERNEL.md A9).
+// Where pages live and moving them: move_pages (query and move) and migrate_pages (docs/kernel.md, "move_pages and migrate_pages").
 import { checkKeys, knownKeys, readProps } from './args'
 import { binding } from './binding'
 import { constants } from './constants'

@@ -1,5 +1,5 @@
 // Process scope: setMempolicy(policy, { scope: 'process' }). Linux sets a memory policy per thread
-// and only on the calling thread (KERNEL.md A5); a thread created later copies its creator's policy.
+// and only on the calling thread (docs/kernel.md, "Thread scope"); a thread created later copies its creator's policy.
 // So the calling thread sets it first, then every other thread listed in /proc/self/task is asked to
 // set it itself, from the handler of a real-time signal (native/process.cc), pass after pass until a
 // pass finds no thread left to ask. Threads created meanwhile are created either by a thread already

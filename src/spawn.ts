@@ -1,6 +1,6 @@
 // spawn(): child_process.spawn whose child starts under a memory policy.
 //
-// A child copies the policy of the thread that forks it, and keeps it across exec (KERNEL.md A5).
+// A child copies the policy of the thread that forks it, and keeps it across exec (docs/kernel.md, "Thread scope").
 // child_process.spawn forks synchronously on the calling thread (libuv's uv_spawn), so the calling
 // thread takes the child's policy for the duration of that one synchronous call and gets its own back,
 // exactly (mode, flags and nodemask as the kernel holds them), in a finally. The other way, an exec

@@ -1,4 +1,4 @@
-// What the machine has, from /sys/devices/system/node (KERNEL.md C2), and its heterogeneous memory
+// What the machine has, from /sys/devices/system/node (docs/kernel.md, "Node files in sysfs"), and its heterogeneous memory
 // (docs/heterogeneous-memory.md): HMAT performance, memory-side caches, memory tiers, demotion.
 import { readFileSync } from 'node:fs'
 import { NODE_DIR, nodeDirectoryProblem, statusMemsAllowed } from './environment'

@@ -1,4 +1,4 @@
-// Weighted-interleave node weights in sysfs (KERNEL.md A10): one file per node with memory, and on
+// Weighted-interleave node weights in sysfs (docs/kernel.md, "Weighted interleave"): one file per node with memory, and on
 // Linux 6.16+ an automatic mode whose file is named `auto` or, on kernels that carry the
 // "auto is __auto_type" macro, `__auto_type`. bandwidthWeights derives weights from the bandwidth the
 // firmware publishes (docs/heterogeneous-memory.md), on any kernel that publishes it.

@@ -1,4 +1,4 @@
-// The kernel's own view, read without the package: /proc/<pid>/task/<tid>/numa_maps (KERNEL.md C1).
+// The kernel's own view, read without the package: /proc/<pid>/task/<tid>/numa_maps (docs/kernel.md, "numa_maps").
 import { readFileSync } from 'node:fs'
 import { expect } from 'vitest'
 import { getMempolicy, setMempolicy, type Policy, type PolicyInfo } from '../src/index'

@@ -1,6 +1,6 @@
 // setMempolicy(policy, { scope: 'process' }): every thread of the process, proved per thread with the
 // kernel's own view, /proc/self/task/<tid>/numa_maps, which prints each thread's policy on VMAs that
-// have none of their own (KERNEL.md C1).
+// have none of their own (docs/kernel.md, "numa_maps").
 import { execFileSync, spawnSync } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import os from 'node:os'

@@ -1,4 +1,4 @@
-// Type-level test of the public API (CONTRACT.md): checked by `vitest --typecheck` (vitest.config.mts)
+// Type-level test of the public API (docs/api.md): checked by `vitest --typecheck` (vitest.config.mts)
 // and by `npm run typecheck`. Nothing here runs.
 import { describe, expectTypeOf, it } from 'vitest'
 import * as mp from '../src/index'

@@ -46,7 +46,7 @@ describe('Workers', () => {
       const modes = ['interleave', 'preferred', 'bind', 'weighted-interleave']
       mp.setMempolicy({ mode: modes[data.i], nodes: [data.node] })
       await new Promise((r) => setTimeout(r, 50))
-      // numa_maps of this task prints its own policy on VMAs without one (KERNEL.md C1).
+      // numa_maps of this task prints its own policy on VMAs without one (docs/kernel.md, "numa_maps").
       const maps = fs.readFileSync('/proc/self/task/' + tid + '/numa_maps', 'latin1')
       const stack = maps.split('\\n').find((l) => / stack /.test(l)) || ''
       // A VMA without a policy of its own: the heap, or (where malloc uses no heap, as under ASan) node's own text.

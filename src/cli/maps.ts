@@ -17,7 +17,7 @@ interface Mapping {
 
 const FIELD = /^(heap|stack|huge|file=|anon=|dirty=|mapped=|mapmax=|swapcache=|active=|writeback=|N\d+=|kernelpagesize_kB=)/
 
-/** Parses numa_maps (KERNEL.md C1): the policy may hold spaces ('prefer (many)'), so fields are found by name. */
+/** Parses numa_maps (docs/kernel.md, "numa_maps"): the policy may hold spaces ('prefer (many)'), so fields are found by name. */
 function parseNumaMaps(text: string): Mapping[] {
   const mappings: Mapping[] = []
   for (const line of text.split('\n')) {
