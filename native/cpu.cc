@@ -81,17 +81,6 @@ void Finalize(napi_env, void*, void* hint) {
   delete shared;
 }
 
-napi_value Failure(napi_env env, const char* syscall_name, int error) {
-  napi_value result = nullptr, name = nullptr;
-  if (napi_create_object(env, &result) != napi_ok ||
-      napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_set_named_property(env, result, "errno", Int(env, -error)) != napi_ok ||
-      napi_set_named_property(env, result, "syscall", name) != napi_ok) {
-    return nullptr;
-  }
-  return result;
-}
-
 napi_value Wrap(napi_env env, void* base, size_t length, bool sysv) {
   Shared* shared = new Shared{base, length, sysv, true, false};
   napi_value buffer = nullptr;
@@ -103,7 +92,7 @@ napi_value Wrap(napi_env env, void* base, size_t length, bool sysv) {
     bool pending = false;
     napi_value ignored = nullptr;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    return Failure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    return CallFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
   return buffer;
 }
@@ -244,7 +233,7 @@ napi_value ShmAttach(napi_env env, napi_callback_info info) {
   int64_t id = 0, length = 0;
   if (!args.Int(0, &id, INT32_MIN, INT32_MAX) || !args.Int(1, &length, 0)) return ThrowType(env, "shmAttach(id, length)");
   void* base = shmat(static_cast<int>(id), nullptr, 0);
-  if (base == reinterpret_cast<void*>(-1)) return Failure(env, "shmat", errno);
+  if (base == reinterpret_cast<void*>(-1)) return CallFailure(env, "shmat", errno);
   return Wrap(env, base, static_cast<size_t>(length), true);
 }
 
@@ -258,7 +247,7 @@ napi_value MapShared(napi_env env, napi_callback_info info) {
   }
   void* base = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<int>(fd),
                     static_cast<off_t>(offset));
-  if (base == MAP_FAILED) return Failure(env, "mmap", errno);
+  if (base == MAP_FAILED) return CallFailure(env, "mmap", errno);
   return Wrap(env, base, static_cast<size_t>(length), false);
 }
 

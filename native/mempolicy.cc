@@ -166,17 +166,6 @@ void Unmap(napi_env, void*, void* hint) {
   delete owner;
 }
 
-napi_value AllocFailure(napi_env env, const char* syscall_name, int error) {
-  napi_value result = nullptr, name = nullptr;
-  if (napi_create_object(env, &result) != napi_ok ||
-      napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_set_named_property(env, result, "errno", Int(env, -error)) != napi_ok ||
-      napi_set_named_property(env, result, "syscall", name) != napi_ok) {
-    return nullptr;
-  }
-  return result;
-}
-
 }  // namespace
 
 // alloc(byteLength, align, hugePages: -1 | 0 | 1, mode: -1 | mode, mask, maxnode)
@@ -197,11 +186,11 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   const size_t page = PageSize();
   const size_t length = (static_cast<size_t>(byte_length) + page - 1) & ~(page - 1);
   const size_t slack = static_cast<size_t>(align) > page ? static_cast<size_t>(align) : 0;
-  if (length < static_cast<size_t>(byte_length) || length + slack < length) return AllocFailure(env, "mmap", ENOMEM);
-  if (!MappingsAvailable(1)) return AllocFailure(env, "mmap", -kMapLimit);
+  if (length < static_cast<size_t>(byte_length) || length + slack < length) return CallFailure(env, "mmap", ENOMEM);
+  if (!MappingsAvailable(1)) return CallFailure(env, "mmap", -kMapLimit);
 
   void* raw = mmap(nullptr, length + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return AllocFailure(env, "mmap", errno);
+  if (raw == MAP_FAILED) return CallFailure(env, "mmap", errno);
   uint8_t* data = static_cast<uint8_t*>(raw);
   if (slack != 0) {
     // Trim the over-mapping so the buffer starts on an `align` boundary.
@@ -215,7 +204,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   if (huge >= 0 && madvise(data, length, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
     int error = errno;
     munmap(data, length);
-    return AllocFailure(env, "madvise", error);
+    return CallFailure(env, "madvise", error);
   }
   if (mode >= 0) {
     long rc = syscall(SYS_mbind, reinterpret_cast<uintptr_t>(data), length, static_cast<unsigned long>(mode),
@@ -223,7 +212,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     if (rc != 0) {
       int error = errno;
       munmap(data, length);
-      return AllocFailure(env, "mbind", error);
+      return CallFailure(env, "mbind", error);
     }
   }
   // The C call, not Napi::ArrayBuffer::New: on failure that frees its finalizer data a second time
@@ -239,7 +228,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     bool pending = false;
     napi_value ignored = nullptr;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    return AllocFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    return CallFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
   ListMapping(owner->mapping);
   return buffer;

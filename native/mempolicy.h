@@ -253,6 +253,19 @@ class Args {
   napi_value argv_[N] = {};
 };
 
+// { errno: -error, syscall } for the exports that return an object on success (alloc, shmAttach,
+// mapShared) and so cannot return a bare -errno; nullptr (an exception pending) if even that fails.
+inline napi_value CallFailure(napi_env env, const char* syscall_name, int error) {
+  napi_value result = nullptr, name = nullptr;
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_set_named_property(env, result, "errno", Int(env, -error)) != napi_ok ||
+      napi_set_named_property(env, result, "syscall", name) != napi_ok) {
+    return nullptr;
+  }
+  return result;
+}
+
 // -errno of the last failed call, as the facade expects.
 inline int64_t Failed() { return -static_cast<int64_t>(errno); }
 
