@@ -74,7 +74,7 @@ export function onlineCpus(): number[] {
  * ancestor that has the file; v1: the cpuset hierarchy), else every online CPU.
  */
 export function cpusetCpus(): number[] {
-  let cgroup = ''
+  let cgroup: string
   try {
     cgroup = readFileSync('/proc/self/cgroup', 'latin1')
   } catch {
@@ -345,7 +345,7 @@ function placeProcess(native: NativeBinding, mask: Uint32Array): ProcessAffinity
     if (typeof effective === 'number') fail(effective, 'sched_getaffinity')
     const self = ownTid()
     const failed = new Map<number, FailedAffinityThread>()
-    let threads: number[] = []
+    let threads: number[]
     for (let pass = 0; ; pass++) {
       let changed = false
       threads = []

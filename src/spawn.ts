@@ -21,6 +21,7 @@ let childProcess: typeof import('node:child_process') | undefined
 
 /** node:child_process, loaded on the first spawn(): a bare require of the package does not load it (nor net, stream, ...). */
 function nodeChildProcess(): typeof import('node:child_process') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded at first use, not with the package
   return childProcess ??= require('node:child_process') as typeof import('node:child_process')
 }
 
@@ -138,15 +139,26 @@ function underAffinity<T>(native: NativeBinding, mask: Uint32Array, fn: () => T)
   if (typeof saved === 'number') throw new MempolicyError(saved, 'sched_getaffinity')
   const rc = native.setAffinity(0, mask)
   if (rc !== 0) throw new MempolicyError(rc, 'sched_setaffinity', "none of these CPUs is in this process's cpuset now, or none is active")
-  let result: T | undefined
+  return thenRestore(fn, () => native.setAffinity(0, saved), (back, started) =>
+    new MempolicyError(back, 'sched_setaffinity', `restoring the calling thread's CPU affinity after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`))
+}
+
+/**
+ * Runs fn, then restore() (0 or -errno). A failed restore is never hidden and never hides fn's own
+ * error: after a started child it is thrown with the child as `.child`; after fn threw, with fn's error
+ * as its cause.
+ */
+export function thenRestore<T>(fn: () => T, restore: () => number, failed: (errno: number, started: boolean) => MempolicyError): T {
+  let result: T
   try {
     result = fn()
-  } finally {
-    const back = native.setAffinity(0, saved)
-    if (back !== 0) {
-      throw Object.assign(new MempolicyError(back, 'sched_setaffinity', "restoring the calling thread's CPU affinity after spawn failed; the child was started"), { child: result })
-    }
+  } catch (err) {
+    const rc = restore()
+    if (rc !== 0) throw Object.assign(failed(rc, false), { cause: err })
+    throw err
   }
+  const rc = restore()
+  if (rc !== 0) throw Object.assign(failed(rc, true), { child: result })
   return result
 }
 
@@ -164,16 +176,9 @@ export function underPolicy<T>(policy: Policy, fn: () => T): T {
     const saved = saveThreadPolicy(native)
     if (typeof saved === 'number') fail(saved, 'get_mempolicy')
     setMempolicy(policy)
-    let result: T | undefined
-    try {
-      result = fn()
-    } finally {
-      const rc = restoreThreadPolicy(native, saved)
-      if (rc !== 0) {
-        // Only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
-        throw Object.assign(new MempolicyError(rc, 'set_mempolicy', "restoring the calling thread's policy after spawn failed; the child was started"), { child: result })
-      }
-    }
+    // A restore fails only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
+    const result = thenRestore(fn, () => restoreThreadPolicy(native, saved), (rc, started) =>
+      new MempolicyError(rc, 'set_mempolicy', `restoring the calling thread's policy after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`))
     return { result }
   }, false)
   // -EDEADLK: spawn() called from inside a process-scope call on this thread, which nothing does.

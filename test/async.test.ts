@@ -26,7 +26,6 @@ import { rejection } from './rejection'
 const SLOW = 120_000
 const node = memsAllowed()[0]!
 const dist = path.join(__dirname, '..', 'dist', 'index.js')
-const MiB = 1 << 20
 
 function exposeGc(): () => void {
   setFlagsFromString('--expose-gc')
@@ -84,14 +83,6 @@ async function collectUntil(done: () => boolean, rounds = 50): Promise<boolean> 
     await new Promise((resolve) => setImmediate(resolve))
   }
   return done()
-}
-
-/** Whether any mapping in /proc/self/maps covers `at`. */
-function mapped(at: bigint): boolean {
-  return readFileSync('/proc/self/maps', 'latin1').split('\n').some((line) => {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line)
-    return m !== null && BigInt(`0x${m[1]}`) <= at && at < BigInt(`0x${m[2]}`)
-  })
 }
 
 describe('mbindAsync', { timeout: SLOW }, () => {

@@ -91,7 +91,7 @@ const HOSTILE: Thunk[] = [
   thunk('object whose getters throw', () => throwingGetters({})),
   thunk('array whose getters throw', () => throwingGetters([node, node])),
   thunk('function whose getters throw', () => throwingGetters(() => 0)),
-  thunk('array with holes', () => [node, , node]), // eslint-disable-line no-sparse-arrays
+  thunk('array with holes', () => [node, , node]),
   thunk('array of length 2^32 - 1', () => { const a: number[] = []; a.length = 2 ** 32 - 1; return a }),
   thunk('array with a throwing getter at 0', () => { const a = [node]; Object.defineProperty(a, 0, { get() { throw new Error('element') } }); return a }),
   thunk('array whose constructor has a hostile species', () => { const a = ['MPOL_F_STATIC_NODES']; (a as unknown as { constructor: unknown }).constructor = { [Symbol.species]: function () { return flipping([], ['x', 1, 'y']) } }; return a }),
@@ -126,8 +126,8 @@ const HOSTILE: Thunk[] = [
   thunk('Symbol.iterator', () => Symbol.iterator),
   thunk('BigInt', () => 2n ** 70n),
   thunk('negative BigInt', () => -1n),
-  thunk('boxed number', () => new Number(0)), // eslint-disable-line no-new-wrappers
-  thunk('boxed string', () => new String('bind')), // eslint-disable-line no-new-wrappers
+  thunk('boxed number', () => new Number(0)),
+  thunk('boxed string', () => new String('bind')),
   thunk('WeakRef', () => new WeakRef({})),
   thunk('Promise', () => Promise.reject(new Error('unhandled?')).catch(() => 0)),
   thunk('class', () => class {}),
@@ -262,7 +262,7 @@ let baseline: Snapshot | undefined
 function expectCodedError(err: unknown, label: string): void {
   // Not `instanceof`: a thrown Proxy would run (or, revoked, throw from) its getPrototypeOf trap.
   const proto = types.isProxy(err) ? undefined : Object.getPrototypeOf(err)
-  if (!types.isNativeError(err) || !(Error.prototype.isPrototypeOf(proto as object)) || typeof Object.getOwnPropertyDescriptor(err, 'code')?.value !== 'string') {
+  if (!types.isNativeError(err) || !Object.prototype.isPrototypeOf.call(Error.prototype, proto) || typeof Object.getOwnPropertyDescriptor(err, 'code')?.value !== 'string') {
     throw new Error(`${label}: expected an Error with a string code, got ${safeString(err)}`, { cause: err })
   }
 }

@@ -2,7 +2,6 @@
 // reaches the kernel, and a size that used to cost a full collection. The unbounded ones run in a
 // child process: on a build without the bound it would read for minutes, and is stopped.
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { getMempolicy, interleaveWeights, memsAllowed, setInterleaveWeights } from '../src/index'

@@ -7,6 +7,8 @@ import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { formatNodes, getMempolicy, memsAllowed, parseNodes, setMempolicy, spawn, type Policy } from '../src/index'
+import { MempolicyError } from '../src/errors'
+import { thenRestore } from '../src/spawn'
 import { kernelThreadPolicy, keepingPolicy, keepingPolicyAsync } from './kernel-view'
 
 const dist = path.join(__dirname, '..', 'dist', 'index.js')
@@ -208,3 +210,40 @@ describe('spawn(): cpus and cpuNodes', () => {
     expect(children()).toEqual(before)
   })
 })
+
+describe('putting the borrowed policy and affinity back', () => {
+  // thenRestore is what spawn() runs its fork through: a restore that fails is reported, and never
+  // hides the fork's own error nor claims a child that was not started.
+  const failed = (rc: number, started: boolean): MempolicyError =>
+    new MempolicyError(rc, 'set_mempolicy', started ? 'the child was started' : 'spawn itself failed too (see cause)')
+
+  it('returns what fn returned when the restore works', () => {
+    expect(thenRestore(() => 7, () => 0, failed)).toBe(7)
+  })
+
+  it('throws the failed restore with the child when fn returned one', () => {
+    const thrown = catching(() => thenRestore(() => 'child', () => -22, failed))
+    expect(thrown).toMatchObject({ code: 'EINVAL', hint: 'the child was started', child: 'child' })
+  })
+
+  it("throws fn's own error when fn threw and the restore worked", () => {
+    const own = new TypeError('bad options')
+    expect(catching(() => thenRestore(() => { throw own }, () => 0, failed))).toBe(own)
+  })
+
+  it("throws the failed restore with fn's error as its cause when both failed, never claiming a child", () => {
+    const own = new TypeError('bad options')
+    const thrown = catching(() => thenRestore(() => { throw own }, () => -22, failed))
+    expect(thrown).toMatchObject({ code: 'EINVAL', hint: 'spawn itself failed too (see cause)', cause: own })
+    expect(thrown).not.toHaveProperty('child')
+  })
+})
+
+function catching(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('did not throw')
+}

@@ -263,7 +263,7 @@ function fourNodes(): TreeSpec {
     { MemTotal: 513716, MemFree: 506364, MemUsed: 7352, Slab: 2704, SUnreclaim: 2560, Unaccepted: 12 },
     {},
   ]
-  const stats = [[12345678901234567, 32, 0, 96, 3, 0], [7944, 0, 0, 261, 6975, 969], [1156, 0, 0, 265, 0, 1156], [0, 0, 0, 0, 0, 0]]
+  const stats = [[12345678901234568, 32, 0, 96, 3, 0], [7944, 0, 0, 261, 6975, 969], [1156, 0, 0, 265, 0, 1156], [0, 0, 0, 0, 0, 0]]
   for (const node of [0, 1, 2, 3]) {
     spec[`node/node${node}/meminfo`] = meminfo(node, mem[node]!)
     spec[`node/node${node}/numastat`] = counters(stats[node]!)

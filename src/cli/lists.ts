@@ -103,7 +103,7 @@ export function parseList(text: string, context: ListContext): number[] {
     return { value: n < BigInt(allowed.length) ? BigInt(allowed[Number(n)]!) : BigInt(size), end: read.end }
   }
   const rest = (at: number): string => text.slice(at)
-  let after = 0
+  let after: number
   for (;;) {
     if (kind === 'node' && /^[a-zA-Z]/.test(text[s] ?? '')) {
       if (rest(s) === 'all') {

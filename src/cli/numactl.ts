@@ -403,7 +403,7 @@ function memsizeFree(text: string): bigint {
 export async function numactl(argv: readonly string[], version: () => string): Promise<number> {
   const run = new Invocation()
   const options = getopt(argv, SPECS)
-  let index = 0
+  let index: number
   for (;;) {
     let next: IteratorResult<{ name: string; value?: string; more: boolean }, number>
     try {

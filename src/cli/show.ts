@@ -108,7 +108,7 @@ export function hardware(compress = false): string {
   let out = `available: ${nodes.length} nodes (${formatIdList(nodes)})\n`
   for (const n of nodes) {
     const cpus = info.get(n)?.cpus ?? []
-    out += `node ${n} cpus:${compress ? ` ${formatIdList(cpus).split(',').join(', ')} (${cpus.length})`.replace(/^  \(/, ' (') : cpus.map((c) => ` ${c}`).join('')}\n`
+    out += `node ${n} cpus:${compress ? ` ${formatIdList(cpus).split(',').join(', ')} (${cpus.length})`.replace(/^ {2}\(/, ' (') : cpus.map((c) => ` ${c}`).join('')}\n`
     out += `node ${n} size: ${mb(info.get(n)?.memTotal)}\n`
     out += `node ${n} free: ${mb(info.get(n)?.memFree)}\n`
   }

@@ -294,7 +294,7 @@ function newestKernelPackage() {
 function localKernels() {
   const dir = path.join(CACHE_DIR, 'kernel')
   const found = []
-  let entries = []
+  let entries
   try {
     entries = fs.readdirSync(dir)
   } catch {
@@ -698,9 +698,11 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
       const sink = (stream) => {
         const decoder = new StringDecoder('utf8')
         let carry = ''
+        // eslint-disable-next-line no-control-regex -- the terminal escapes qemu's firmware prints
         const clean = (text) => text.replace(/\r\n/g, '\n').replace(/\x1bc|\x1b\[\?7l|\x1b\[2J/g, '')
         stream.on('data', (buf) => {
           let text = carry + decoder.write(buf)
+          // eslint-disable-next-line no-control-regex -- a terminal escape cut at the end of a chunk
           const tail = /(\r|\x1b[[?0-9]*)$/.exec(text)
           carry = tail ? tail[0] : ''
           if (tail) text = text.slice(0, -carry.length)
