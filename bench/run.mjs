@@ -205,7 +205,8 @@ const { getMempolicy, setMempolicy, mbind, policyOf, nodeOf, pageNodes, parseNod
 const rawMask = new ArrayBuffer(maskWords * 8)
 fillMask(new Uint32Array(rawMask), nodes)
 const rawMaxnode = maskWords * 64 + 1
-const MPOL_BIND = mp.constants.MPOL_BIND
+const rawMaxnodeOut = maskWords * 64
+const { MPOL_BIND, MPOL_F_ADDR } = mp.constants
 const raw = {
   get: (n) => {
     setMempolicy(bind)
@@ -219,7 +220,7 @@ const raw = {
     return ns
   },
   mbind: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.mbind(range, MPOL_BIND, rawMask, rawMaxnode, 0) }),
-  policyOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.rangePolicy(rawMask, range) }),
+  policyOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.getMempolicy(rawMask, rawMaxnodeOut, range, -1, MPOL_F_ADDR) }),
   nodeOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, 0) }),
   pageNodes: (n) => per(timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.pageNodes(range)[0] }), rangePages),
 }

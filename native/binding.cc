@@ -16,7 +16,6 @@ constexpr Export kExports[] = {
     {"setMempolicy", mempolicy::SetMempolicy},
     {"getMempolicy", mempolicy::GetMempolicy},
     {"threadPolicy", mempolicy::ThreadPolicy},
-    {"rangePolicy", mempolicy::RangePolicy},
     {"nodeOf", mempolicy::NodeOf},
     {"mbind", mempolicy::Mbind},
     {"setHomeNode", mempolicy::SetHomeNode},

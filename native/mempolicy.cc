@@ -56,10 +56,11 @@ napi_value GetMempolicy(napi_env env, napi_callback_info info) {
   return Int(env, mode);
 }
 
-// Three uses of get_mempolicy that the facade makes in loops, each with only the arguments it needs:
-// after a syscall every argument read costs several nanoseconds more than in a warm loop, and these
-// calls take 250 to 400 ns in all. maxnode is the mask's own size in bits, which is what
-// get_mempolicy writes (ALIGN(maxnode - 1, 64) / 8 bytes: the whole mask).
+// Two uses of get_mempolicy with only the arguments they need: after a syscall every argument read
+// costs several nanoseconds more than in a warm loop, and these calls take 250 to 400 ns in all.
+// npm run bench measured what each saves against getMempolicy (docs/performance.md, "Fast paths"):
+// getMempolicy() 17%, nodeOf() 6%; policyOf() saved nothing and uses getMempolicy. maxnode is the
+// mask's own size in bits, which is what get_mempolicy writes (ALIGN(maxnode - 1, 64) / 8 bytes).
 
 // threadPolicy(mask) -> the calling thread's mode | flags | -errno        get_mempolicy(0)
 napi_value ThreadPolicy(napi_env env, napi_callback_info info) {
@@ -68,24 +69,6 @@ napi_value ThreadPolicy(napi_env env, napi_callback_info info) {
   if (!args.NodeMask(0, &mask)) return ThrowType(env, "threadPolicy(mask)");
   int mode = 0;
   long rc = syscall(SYS_get_mempolicy, &mode, mask.FromKernel(), static_cast<unsigned long>(mask.bits()), 0UL, 0UL);
-  if (rc != 0) return Int(env, Failed());
-  mask.Written();
-  return Int(env, mode);
-}
-
-// rangePolicy(mask, memory) -> mode | flags of the first whole page of memory | -errno | kNoWholePage
-//                                                                      get_mempolicy(MPOL_F_ADDR)
-napi_value RangePolicy(napi_env env, napi_callback_info info) {
-  Args<2> args(env, info);
-  Mask mask;
-  Span span;
-  if (!args.NodeMask(0, &mask) || !args.Memory(1, &span)) return ThrowType(env, "rangePolicy(mask, memory)");
-  uintptr_t addr = 0;
-  size_t length = 0;
-  if (!WholePages(span, &addr, &length)) return Int(env, kNoWholePage);
-  int mode = 0;
-  long rc = syscall(SYS_get_mempolicy, &mode, mask.FromKernel(), static_cast<unsigned long>(mask.bits()), addr,
-                    static_cast<unsigned long>(kMpolFAddr));
   if (rc != 0) return Int(env, Failed());
   mask.Written();
   return Int(env, mode);

@@ -295,7 +295,6 @@ bool MappingsAvailable(size_t more);
 napi_value SetMempolicy(napi_env env, napi_callback_info info);
 napi_value GetMempolicy(napi_env env, napi_callback_info info);
 napi_value ThreadPolicy(napi_env env, napi_callback_info info);
-napi_value RangePolicy(napi_env env, napi_callback_info info);
 napi_value NodeOf(napi_env env, napi_callback_info info);
 napi_value Mbind(napi_env env, napi_callback_info info);
 napi_value SetHomeNode(napi_env env, napi_callback_info info);

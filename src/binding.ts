@@ -20,8 +20,6 @@ export interface NativeBinding {
   getMempolicy(mask: NativeMask | null, maxnode: number, memory: NativeMemory | undefined, byteOffset: number, flags: number): number
   /** get_mempolicy(0) into mask (maxnode: the mask's bits): the thread's mode|flags, or -errno. */
   threadPolicy(mask: NativeMask): number
-  /** get_mempolicy(MPOL_F_ADDR) of memory's first whole page into mask: mode|flags, -errno, or noWholePage. */
-  rangePolicy(mask: NativeMask, memory: NativeMemory): number
   /** get_mempolicy(MPOL_F_NODE | MPOL_F_ADDR), no mask: the node of the page at byteOffset, -errno, or -ERANGE outside memory. */
   nodeOf(memory: NativeMemory, byteOffset: number): number
   /**
@@ -90,7 +88,7 @@ export interface NativeBinding {
  * this list with what the addon really exports.
  */
 const NATIVE_FUNCTIONS = {
-  setMempolicy: true, getMempolicy: true, threadPolicy: true, rangePolicy: true, nodeOf: true, mbind: true,
+  setMempolicy: true, getMempolicy: true, threadPolicy: true, nodeOf: true, mbind: true,
   setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
   migratePagesSync: true, processExclusive: true, signalThreads: true, mappings: true,
   setAffinity: true, getAffinity: true, getcpu: true, execve: true, signalDefault: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,

@@ -378,7 +378,7 @@ export function policyOf(memory: Memory): PolicyInfo {
   const native = binding()
   const target = nativeMemory(memory)
   const m = mask()
-  const rc = native.rangePolicy(maskBuffer(), target)
+  const rc = native.getMempolicy(maskBuffer(), maxnodeOut(), target, -1, constants.MPOL_F_ADDR)
   if (rc < 0) {
     if (rc === native.noWholePage) throw noWholePage(target, 'policyOf')
     fail(rc, 'get_mempolicy')

@@ -230,7 +230,7 @@ describe('the addon\'s fast forms', () => {
     })
   })
 
-  it('answers threadPolicy, rangePolicy and nodeOf as getMempolicy does with the same flags', () => {
+  it('answers threadPolicy and nodeOf as getMempolicy does with the same flags', () => {
     keepingPolicy(() => {
       const words = maskWords(highestPossibleNode())
       const a = new ArrayBuffer(words * 8)
@@ -242,13 +242,6 @@ describe('the addon\'s fast forms', () => {
       const memory = alloc(8 * P)
       memory.fill(1)
       mbind(memory.subarray(P), { mode: 'bind', nodes: [node] })
-      for (const view of [memory, memory.subarray(100), memory.subarray(P), new DataView(memory.buffer, P + 904), memory.buffer as ArrayBuffer]) {
-        new Uint32Array(a).fill(0)
-        b.fill(0)
-        expect(native.rangePolicy(a, view)).toBe(native.getMempolicy(b, maxnode(words), view, -1, constants.MPOL_F_ADDR))
-        expect(new Uint32Array(a)).toEqual(b)
-      }
-      expect(native.rangePolicy(a, memory.subarray(1, P))).toBe(native.noWholePage)
       for (const offset of [0, P - 1, P, 8 * P - 1]) {
         expect(native.nodeOf(memory, offset)).toBe(native.getMempolicy(null, 0, memory, offset, constants.MPOL_F_NODE | constants.MPOL_F_ADDR))
       }
