@@ -58,8 +58,8 @@ napi_value GetMempolicy(napi_env env, napi_callback_info info) {
 
 // Two uses of get_mempolicy with only the arguments they need: after a syscall every argument read
 // costs several nanoseconds more than in a warm loop, and these calls take 250 to 400 ns in all.
-// npm run bench measured what each saves against getMempolicy (docs/performance.md, "Fast paths"):
-// getMempolicy() 17%, nodeOf() 6%; policyOf() saved nothing and uses getMempolicy. maxnode is the
+// Through getMempolicy, npm run bench measured getMempolicy() 17% and nodeOf() 6% slower
+// (docs/performance.md, "Fast paths"); policyOf() was not, and uses it. maxnode is the
 // mask's own size in bits, which is what get_mempolicy writes (ALIGN(maxnode - 1, 64) / 8 bytes).
 
 // threadPolicy(mask) -> the calling thread's mode | flags | -errno        get_mempolicy(0)
