@@ -86,7 +86,10 @@ static int parse_list(const char* s, int* out) {
 static char* put_uint(char* p, int v) {
   char tmp[12];
   int k = 0;
-  do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v != 0);
+  do {
+    tmp[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
   while (k > 0) *p++ = tmp[--k];
   return p;
 }
@@ -100,7 +103,10 @@ static size_t format_list(const int* ids, int n, char* out) {
     while (k < n && ids[k] <= end + 1) end = ids[k++];
     if (p != out) *p++ = ',';
     p = put_uint(p, start);
-    if (end != start) { *p++ = '-'; p = put_uint(p, end); }
+    if (end != start) {
+      *p++ = '-';
+      p = put_uint(p, end);
+    }
   }
   *p = '\0';
   return (size_t)(p - out);
@@ -131,8 +137,8 @@ int main(int argc, char** argv) {
   }
   fclose(f);
 
-  const unsigned long maxnode_in = words * 64 + 1;   // the kernel reads maxnode - 1 bits
-  const unsigned long maxnode_out = words * 64;      // and writes ALIGN(maxnode - 1, 64) / 8 bytes
+  const unsigned long maxnode_in = words * 64 + 1;  // the kernel reads maxnode - 1 bits
+  const unsigned long maxnode_out = words * 64;     // and writes ALIGN(maxnode - 1, 64) / 8 bytes
 
   // 1 MiB, written, for mbind, policyOf, nodeOf and move_pages.
   const size_t mib = 1 << 20;
@@ -182,14 +188,16 @@ int main(int argc, char** argv) {
     } else if (strcmp(op, "policyof") == 0) {
       begin();
       for (long i = 0; i < iterations; i++) {
-        if (syscall(SYS_get_mempolicy, &mode, out_mask, maxnode_out, (unsigned long)buf, MPOL_F_ADDR) != 0) die("get_mempolicy");
+        if (syscall(SYS_get_mempolicy, &mode, out_mask, maxnode_out, (unsigned long)buf, MPOL_F_ADDR) != 0)
+          die("get_mempolicy");
         sink += mode;
       }
       end(&ns, &cpu);
     } else if (strcmp(op, "nodeof") == 0) {
       begin();
       for (long i = 0; i < iterations; i++) {
-        if (syscall(SYS_get_mempolicy, &mode, NULL, 0UL, (unsigned long)buf, MPOL_F_NODE | MPOL_F_ADDR) != 0) die("get_mempolicy");
+        if (syscall(SYS_get_mempolicy, &mode, NULL, 0UL, (unsigned long)buf, MPOL_F_NODE | MPOL_F_ADDR) != 0)
+          die("get_mempolicy");
         sink += mode;
       }
       end(&ns, &cpu);
@@ -210,7 +218,10 @@ int main(int argc, char** argv) {
       begin();
       for (long i = 0; i < iterations; i++) {
         int n = parse_list(text, list_nodes);
-        if (n < 0) { fprintf(stderr, "baseline: bad list\n"); return 1; }
+        if (n < 0) {
+          fprintf(stderr, "baseline: bad list\n");
+          return 1;
+        }
         sink += n;
         __asm__ __volatile__("" : : "r"(list_nodes) : "memory");
       }
@@ -224,7 +235,10 @@ int main(int argc, char** argv) {
         sink += (long)format_list(list_nodes, n, list_text);
       }
       end(&ns, &cpu);
-      if (strcmp(list_text, lists[arg]) != 0) { fprintf(stderr, "baseline: format mismatch\n"); return 1; }
+      if (strcmp(list_text, lists[arg]) != 0) {
+        fprintf(stderr, "baseline: format mismatch\n");
+        return 1;
+      }
     } else if (strcmp(op, "alloc") == 0) {
       // mmap + mbind + memset of ARG MiB, as alloc() + fill() does; munmap is not timed.
       const size_t length = (size_t)arg << 20;

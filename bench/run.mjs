@@ -30,11 +30,13 @@ import { runInNewContext } from 'node:vm'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const m = /^--([\w-]+)(?:=(.*))?$/.exec(a)
-  if (m === null) throw new Error(`unknown argument ${a}; usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE] [--no-pin]`)
-  return [m[1], m[2] ?? 'true']
-}))
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(a)
+    if (m === null) throw new Error(`unknown argument ${a}; usage: node bench/run.mjs [--rounds=N] [--batch-ms=MS] [--out=FILE] [--no-pin]`)
+    return [m[1], m[2] ?? 'true']
+  }),
+)
 
 const ROUNDS = Number(args.rounds ?? 15)
 const BATCH_NS = Number(args['batch-ms'] ?? 10) * 1e6
@@ -71,12 +73,16 @@ if (!fs.existsSync(addon)) {
   npm('build:native')
 } else if (newest(path.join(root, 'native'), /\.(cc|h)$/) > mtime(addon)) {
   console.log('bench: the addon is older than native/: node-gyp build')
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'build'],
-    { cwd: root, stdio: 'inherit' })
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+  })
   if (r.status !== 0) throw new Error('node-gyp build failed')
 }
-if (newest(path.join(root, 'src'), /\.ts$/) > mtime(path.join(root, 'dist', 'index.js')) ||
-    !fs.existsSync(path.join(root, 'dist', 'index.mjs'))) {
+if (
+  newest(path.join(root, 'src'), /\.ts$/) > mtime(path.join(root, 'dist', 'index.js')) ||
+  !fs.existsSync(path.join(root, 'dist', 'index.mjs'))
+) {
   npm('build')
 }
 
@@ -133,7 +139,10 @@ const machine = {
   pageSize: mp.pageSize,
   transparentHugePages: thp ?? 'unknown',
   memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-  loadAverageAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+  loadAverageAtStart: os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' '),
   pinnedToCpu,
 }
 
@@ -210,50 +219,109 @@ const { MPOL_BIND, MPOL_F_ADDR } = mp.constants
 const raw = {
   get: (n) => {
     setMempolicy(bind)
-    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.threadPolicy(rawMask) })
+    const ns = timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.threadPolicy(rawMask)
+    })
     setMempolicy({ mode: 'default' })
     return ns
   },
   set: (n) => {
-    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.setMempolicy(MPOL_BIND, rawMask, rawMaxnode) })
+    const ns = timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.setMempolicy(MPOL_BIND, rawMask, rawMaxnode)
+    })
     setMempolicy({ mode: 'default' })
     return ns
   },
-  mbind: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.mbind(range, MPOL_BIND, rawMask, rawMaxnode, 0) }),
-  policyOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.getMempolicy(rawMask, rawMaxnodeOut, range, -1, MPOL_F_ADDR) }),
-  nodeOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, 0) }),
-  pageNodes: (n) => per(timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.pageNodes(range)[0] }), rangePages),
+  mbind: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.mbind(range, MPOL_BIND, rawMask, rawMaxnode, 0)
+    }),
+  policyOf: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.getMempolicy(rawMask, rawMaxnodeOut, range, -1, MPOL_F_ADDR)
+    }),
+  nodeOf: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, 0)
+    }),
+  pageNodes: (n) =>
+    per(
+      timed(n, (n) => {
+        for (let i = 0; i < n; i++) sink ^= native.pageNodes(range)[0]
+      }),
+      rangePages,
+    ),
 }
 raw.setText = raw.set
 
 const js = {
   // An addon call that makes no syscall (an offset outside the memory is refused in C++ before any):
   // the least any call through Node-API costs, arguments and result included.
-  empty: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, -1) }),
+  empty: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= native.nodeOf(range, -1)
+    }),
   get: (n) => {
     setMempolicy(bind)
-    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= getMempolicy().nodes.length })
+    const ns = timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= getMempolicy().nodes.length
+    })
     setMempolicy({ mode: 'default' })
     return ns
   },
   set: (n) => {
-    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) setMempolicy({ mode: 'bind', nodes }) })
+    const ns = timed(n, (n) => {
+      for (let i = 0; i < n; i++) setMempolicy({ mode: 'bind', nodes })
+    })
     setMempolicy({ mode: 'default' })
     return ns
   },
   setText: (n) => {
-    const ns = timed(n, (n) => { for (let i = 0; i < n; i++) setMempolicy({ mode: 'bind', nodes: nodesText }) })
+    const ns = timed(n, (n) => {
+      for (let i = 0; i < n; i++) setMempolicy({ mode: 'bind', nodes: nodesText })
+    })
     setMempolicy({ mode: 'default' })
     return ns
   },
-  mbind: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= mbind(range, { mode: 'bind', nodes }).byteLength }),
-  policyOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= policyOf(range).nodes.length }),
-  nodeOf: (n) => timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= nodeOf(range) }),
-  pageNodes: (n) => per(timed(n, (n) => { for (let i = 0; i < n; i++) sink ^= pageNodes(range)[0] }), rangePages),
-  parse0: (n) => timed(n, (n) => { const t = LISTS[0].text; for (let i = 0; i < n; i++) sink ^= parseNodes(t).length }),
-  parse1: (n) => timed(n, (n) => { const t = LISTS[1].text; for (let i = 0; i < n; i++) sink ^= parseNodes(t).length }),
-  format0: (n) => timed(n, (n) => { const ids = listIds[0]; for (let i = 0; i < n; i++) sink ^= formatNodes(ids).length }),
-  format1: (n) => timed(n, (n) => { const ids = listIds[1]; for (let i = 0; i < n; i++) sink ^= formatNodes(ids).length }),
+  mbind: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= mbind(range, { mode: 'bind', nodes }).byteLength
+    }),
+  policyOf: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= policyOf(range).nodes.length
+    }),
+  nodeOf: (n) =>
+    timed(n, (n) => {
+      for (let i = 0; i < n; i++) sink ^= nodeOf(range)
+    }),
+  pageNodes: (n) =>
+    per(
+      timed(n, (n) => {
+        for (let i = 0; i < n; i++) sink ^= pageNodes(range)[0]
+      }),
+      rangePages,
+    ),
+  parse0: (n) =>
+    timed(n, (n) => {
+      const t = LISTS[0].text
+      for (let i = 0; i < n; i++) sink ^= parseNodes(t).length
+    }),
+  parse1: (n) =>
+    timed(n, (n) => {
+      const t = LISTS[1].text
+      for (let i = 0; i < n; i++) sink ^= parseNodes(t).length
+    }),
+  format0: (n) =>
+    timed(n, (n) => {
+      const ids = listIds[0]
+      for (let i = 0; i < n; i++) sink ^= formatNodes(ids).length
+    }),
+  format1: (n) =>
+    timed(n, (n) => {
+      const ids = listIds[1]
+      for (let i = 0; i < n; i++) sink ^= formatNodes(ids).length
+    }),
 }
 
 // alloc + first touch: each call timed alone; collection (and so munmap) happens between calls, untimed.
@@ -279,7 +347,7 @@ async function jsAlloc(n) {
   return [wall / n, cpu / n]
 }
 
-const SYSCALL = 1.10
+const SYSCALL = 1.1
 const rows = [
   { key: 'empty', name: 'addon call, no syscall', c: null, target: {} },
   { key: 'get', name: 'getMempolicy()', c: 'get', target: { ratio: SYSCALL } },
@@ -299,8 +367,10 @@ const rows = [
 // ---- calibration: warm both sides up, then size each batch to about BATCH_NS of wall-clock time
 
 const interactive = process.stdout.isTTY
-console.log(`bench: ${ROUNDS} rounds, batches of ~${BATCH_NS / 1e6} ms; ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, node ${machine.node}; ` +
-  (machine.pinnedToCpu === null ? 'not pinned' : `both sides on CPU ${machine.pinnedToCpu}`))
+console.log(
+  `bench: ${ROUNDS} rounds, batches of ~${BATCH_NS / 1e6} ms; ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}, node ${machine.node}; ` +
+    (machine.pinnedToCpu === null ? 'not pinned' : `both sides on CPU ${machine.pinnedToCpu}`),
+)
 const batch = {}
 for (const row of rows) {
   if (row.async) continue
@@ -335,10 +405,14 @@ const samples = Object.fromEntries(rows.map((r) => [r.key, { js: [], raw: [], c:
 for (let round = 0; round < 2 * ROUNDS; round++) {
   const jsFirst = round % 2 === 0
   for (const row of rows) {
-    if ((round < ROUNDS) === Boolean(row.async)) continue
+    if (round < ROUNDS === Boolean(row.async)) continue
     const runJs = async () => samples[row.key].js.push(row.async ? await jsAlloc(ALLOC_PER_ROUND) : js[row.key](batch[row.key].js))
-    const runRaw = () => { if (raw[row.key] !== undefined && !row.async) samples[row.key].raw.push(raw[row.key](batch[row.key].raw)) }
-    const runC = async () => { if (row.c !== null) samples[row.key].c.push(await c(row.c, row.async ? ALLOC_PER_ROUND : batch[row.key].c, row.arg)) }
+    const runRaw = () => {
+      if (raw[row.key] !== undefined && !row.async) samples[row.key].raw.push(raw[row.key](batch[row.key].raw))
+    }
+    const runC = async () => {
+      if (row.c !== null) samples[row.key].c.push(await c(row.c, row.async ? ALLOC_PER_ROUND : batch[row.key].c, row.arg))
+    }
     if (jsFirst) {
       await runJs()
       runRaw()
@@ -365,7 +439,13 @@ function quantile(sorted, q) {
 
 function stats(values) {
   const sorted = [...values].sort((a, b) => a - b)
-  return { median: quantile(sorted, 0.5), p25: quantile(sorted, 0.25), p75: quantile(sorted, 0.75), min: sorted[0], max: sorted[sorted.length - 1] }
+  return {
+    median: quantile(sorted, 0.5),
+    p25: quantile(sorted, 0.25),
+    p75: quantile(sorted, 0.75),
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+  }
 }
 
 function ns(value) {
@@ -422,15 +502,35 @@ for (const row of rows) {
 
 // CPU time first: on a shared machine, wall-clock time also counts the time a process waited for a CPU.
 const range_ = (x) => `${ns(x.p25)}-${ns(x.p75)}`
-const header = ['call', 'binding ns', '(p25-p75)', 'C ns', '(p25-p75)', 'binding / C', 'addon alone / C', 'floor / C',
-  'wall-clock: binding / C', 'target']
+const header = [
+  'call',
+  'binding ns',
+  '(p25-p75)',
+  'C ns',
+  '(p25-p75)',
+  'binding / C',
+  'addon alone / C',
+  'floor / C',
+  'wall-clock: binding / C',
+  'target',
+]
 const x = (ratio) => (ratio === undefined ? '' : `${ratio.toFixed(2)}x`)
-const table = results.map((r) => r.cpu.c === undefined
-  ? [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), '', '', '', '', '', '', '']
-  : [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), ns(r.cpu.c.median), range_(r.cpu.c), x(r.cpu.ratio),
-      x(r.cpu.addonRatio), x(r.cpu.floorRatio),
-      `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
-      r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`])
+const table = results.map((r) =>
+  r.cpu.c === undefined
+    ? [r.call, ns(r.cpu.binding.median), range_(r.cpu.binding), '', '', '', '', '', '', '']
+    : [
+        r.call,
+        ns(r.cpu.binding.median),
+        range_(r.cpu.binding),
+        ns(r.cpu.c.median),
+        range_(r.cpu.c),
+        x(r.cpu.ratio),
+        x(r.cpu.addonRatio),
+        x(r.cpu.floorRatio),
+        `${r.wall.ratio.toFixed(2)}x (${ns(r.wall.binding.median)} / ${ns(r.wall.c.median)})`,
+        r.target === undefined ? '' : `${r.target} ${r.meets ? 'ok' : 'MISSED'}`,
+      ],
+)
 const widths = header.map((h, k) => Math.max(h.length, ...table.map((line) => line[k].length)))
 const edge = (k) => k === 0 || k === header.length - 1
 const line = (cells) => `| ${cells.map((cell, k) => (edge(k) ? cell.padEnd(widths[k]) : cell.padStart(widths[k]))).join(' | ')} |`
@@ -442,7 +542,14 @@ console.log('brackets; the wall-clock ratio alongside, which on a busy machine a
 console.log("'addon alone': the addon's export called with arguments already encoded, no facade. 'floor': C plus one")
 console.log("'addon call, no syscall', over C: the least ratio any Node-API binding of that syscall can show here.")
 
-machine.loadAverageAtEnd = os.loadavg().map((l) => l.toFixed(2)).join(' ')
+machine.loadAverageAtEnd = os
+  .loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ')
 console.log(`load average: ${machine.loadAverageAtStart} at start, ${machine.loadAverageAtEnd} at the end`)
-fs.writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), rounds: ROUNDS, batchMs: BATCH_NS / 1e6, clock: cpuClock, machine, results }, null, 2) + '\n')
+fs.writeFileSync(
+  OUT,
+  JSON.stringify({ date: new Date().toISOString(), rounds: ROUNDS, batchMs: BATCH_NS / 1e6, clock: cpuClock, machine, results }, null, 2) +
+    '\n',
+)
 console.log(`bench: wrote ${path.relative(process.cwd(), OUT) || OUT}`)

@@ -29,5 +29,7 @@ for (let k = 0; k < runs; k++) {
 const q = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
 for (const [name, list] of Object.entries(times)) {
   const sorted = [...list].sort((a, b) => a - b)
-  console.log(`${name.padEnd(9)} median ${q(sorted, 0.5).toFixed(1)} ms  (quartiles ${q(sorted, 0.25).toFixed(1)} - ${q(sorted, 0.75).toFixed(1)} ms, ${runs} runs)`)
+  console.log(
+    `${name.padEnd(9)} median ${q(sorted, 0.5).toFixed(1)} ms  (quartiles ${q(sorted, 0.25).toFixed(1)} - ${q(sorted, 0.75).toFixed(1)} ms, ${runs} runs)`,
+  )
 }

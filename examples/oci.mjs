@@ -29,8 +29,12 @@ try {
 }
 
 const numactl = {
-  bind: '--membind', interleave: '--interleave', preferred: '--preferred', 'preferred-many': '--preferred-many',
-  'weighted-interleave': '--weighted-interleave', local: '--localalloc',
+  bind: '--membind',
+  interleave: '--interleave',
+  preferred: '--preferred',
+  'preferred-many': '--preferred-many',
+  'weighted-interleave': '--weighted-interleave',
+  local: '--localalloc',
 }[policy.mode]
 console.log(`${file}: linux.memoryPolicy ${JSON.stringify(value)}`)
 console.log(`  policy:    ${JSON.stringify(policy)}`)
@@ -39,8 +43,10 @@ if (numactl) {
   // numactl writes 'relative-nodes' as a leading '+'; it has no option for 'static-nodes'.
   const relative = policy.flags?.includes('relative-nodes') ? '+' : ''
   const note = policy.flags?.includes('static-nodes') ? '   # without static-nodes: numactl has no option for it' : ''
-  console.log(`  numactl:   numactl ${numactl}${policy.nodes ? ` ${relative}${formatNodes(policy.nodes)}` : ''} -- ` +
-    `${config.process.args.map(shellWord).join(' ')}${note}`)
+  console.log(
+    `  numactl:   numactl ${numactl}${policy.nodes ? ` ${relative}${formatNodes(policy.nodes)}` : ''} -- ` +
+      `${config.process.args.map(shellWord).join(' ')}${note}`,
+  )
 }
 
 function shellWord(word) {
@@ -51,5 +57,7 @@ if (values.run) {
   const [command, ...args] = config.process.args
   console.log(`running ${JSON.stringify(config.process.args)} under it (its own mappings, from /proc/self/numa_maps):`)
   const child = spawn(command, args, { mempolicy: policy, stdio: 'inherit' })
-  child.on('exit', (code) => { process.exitCode = code ?? 1 })
+  child.on('exit', (code) => {
+    process.exitCode = code ?? 1
+  })
 }

@@ -45,9 +45,17 @@ for (const [name, policy] of policies) {
   const perNode = new Map()
   for (const where of pageNodes(buffer)) perNode.set(where, (perNode.get(where) ?? 0) + 1)
   const total = [...perNode.values()].reduce((a, b) => a + b, 0)
-  const placement = [...perNode].sort(([a], [b]) => a - b)
-    .map(([where, pages]) => (where < 0 ? `errno ${where}` : `node ${where}`) + ` ${Math.round((100 * pages) / total)}%`).join(', ')
-  rows.push({ policy: name, 'first touch ms': touch.toFixed(1), 'read ms': best.toFixed(1), 'GB/s': (bytes / best / 1e6).toFixed(1), pages: placement })
+  const placement = [...perNode]
+    .sort(([a], [b]) => a - b)
+    .map(([where, pages]) => (where < 0 ? `errno ${where}` : `node ${where}`) + ` ${Math.round((100 * pages) / total)}%`)
+    .join(', ')
+  rows.push({
+    policy: name,
+    'first touch ms': touch.toFixed(1),
+    'read ms': best.toFixed(1),
+    'GB/s': (bytes / best / 1e6).toFixed(1),
+    pages: placement,
+  })
 }
 
 console.log(`${values.size} MiB per policy, read pass best of ${rounds}; nodes with memory: ${all}`)

@@ -5,7 +5,9 @@ import { alloc, formatNodes, getMempolicy, memsAllowed, nodeOf, pageNodes, polic
 const t = topology()
 console.log(`nodes online ${formatNodes(t.online)}, with memory ${formatNodes(t.withMemory)}, with CPUs ${formatNodes(t.withCpu)}`)
 for (const n of t.nodes) {
-  console.log(`  node ${n.id}: ${(n.memTotal / 2 ** 30).toFixed(1)} GiB, ${(n.memFree / 2 ** 30).toFixed(1)} GiB free, cpus ${formatNodes(n.cpus) || 'none'}`)
+  console.log(
+    `  node ${n.id}: ${(n.memTotal / 2 ** 30).toFixed(1)} GiB, ${(n.memFree / 2 ** 30).toFixed(1)} GiB free, cpus ${formatNodes(n.cpus) || 'none'}`,
+  )
 }
 
 const current = getMempolicy()
@@ -13,11 +15,16 @@ console.log(`this thread's policy: ${current.mode}${current.nodes.length ? ` ${f
 
 // The last node this thread may use that has memory: on a two-node machine, the far one.
 const withMemory = new Set(t.withMemory)
-const node = memsAllowed().filter((n) => withMemory.has(n)).pop() ?? 0
+const node =
+  memsAllowed()
+    .filter((n) => withMemory.has(n))
+    .pop() ?? 0
 const buffer = alloc(64 << 20, { mode: 'bind', nodes: [node] })
 buffer.fill(1) // pages are placed when first written
 const perNode = new Map()
 for (const where of pageNodes(buffer)) perNode.set(where, (perNode.get(where) ?? 0) + 1)
 const placed = [...perNode].map(([where, pages]) => `${pages} pages on node ${where}`).join(', ')
-console.log(`alloc(64 MiB, bind ${node}): policy ${policyOf(buffer).mode} ${formatNodes(policyOf(buffer).nodes)}; ` +
-  `first page on node ${nodeOf(buffer)}; ${placed}`)
+console.log(
+  `alloc(64 MiB, bind ${node}): policy ${policyOf(buffer).mode} ${formatNodes(policyOf(buffer).nodes)}; ` +
+    `first page on node ${nodeOf(buffer)}; ${placed}`,
+)

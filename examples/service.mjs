@@ -30,8 +30,10 @@ if (isSupported()) {
   // 'bind', not 'preferred': if the node runs out, the service should be told (OOM) rather than
   // silently spill to a far node. Use 'preferred' where spilling is the lesser evil.
   const { threads, skipped } = setMempolicy({ mode: 'bind', nodes: [node] }, { scope: 'process' })
-  console.log(`bound ${threads.length} threads to node ${node}` +
-    (skipped.length ? ` (left as they were: ${skipped.map((t) => t.name).join(', ')})` : ''))
+  console.log(
+    `bound ${threads.length} threads to node ${node}` +
+      (skipped.length ? ` (left as they were: ${skipped.map((t) => t.name).join(', ')})` : ''),
+  )
   // A 32 MiB cache placed on the same node, written once so its pages exist.
   cache = alloc(32 << 20, { mode: 'bind', nodes: [node] })
   cache.fill(0)

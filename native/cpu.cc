@@ -5,13 +5,13 @@
 // src/cli/.
 #include "mempolicy.h"
 
-#include <csignal>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
-#include <sys/mman.h>
-#include <sys/shm.h>
 
 namespace mempolicy {
 namespace {
@@ -33,7 +33,8 @@ bool ReadString(napi_env env, napi_value value, std::string* out) {
 bool ReadStrings(napi_env env, napi_value value, std::vector<std::string>* out) {
   bool is_array = false;
   uint32_t count = 0;
-  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array || napi_get_array_length(env, value, &count) != napi_ok) {
+  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, value, &count) != napi_ok) {
     return false;
   }
   out->resize(count);
@@ -91,8 +92,10 @@ napi_value Wrap(napi_env env, void* base, size_t length, bool sysv) {
     delete shared;
     bool pending = false;
     napi_value ignored = nullptr;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    return CallFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+      napi_get_and_clear_last_exception(env, &ignored);
+    return CallFailure(env, "napi_create_external_arraybuffer",
+                       status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
   return buffer;
 }
@@ -231,7 +234,8 @@ napi_value ShmSize(napi_env env, napi_callback_info info) {
 napi_value ShmAttach(napi_env env, napi_callback_info info) {
   Args<2> args(env, info);
   int64_t id = 0, length = 0;
-  if (!args.Int(0, &id, INT32_MIN, INT32_MAX) || !args.Int(1, &length, 0)) return ThrowType(env, "shmAttach(id, length)");
+  if (!args.Int(0, &id, INT32_MIN, INT32_MAX) || !args.Int(1, &length, 0))
+    return ThrowType(env, "shmAttach(id, length)");
   void* base = shmat(static_cast<int>(id), nullptr, 0);
   if (base == reinterpret_cast<void*>(-1)) return CallFailure(env, "shmat", errno);
   return Wrap(env, base, static_cast<size_t>(length), true);

@@ -2,13 +2,13 @@
 // process has under vm.max_map_count. docs/memory-lifetime.md says why each exists.
 #include "mempolicy.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <fcntl.h>
-#include <sys/mman.h>
 
 namespace mempolicy {
 
@@ -73,10 +73,10 @@ namespace {
 // is far from the limit, on every call when it is close. Mappings added meanwhile by others (V8, other
 // addons, another copy of this one) are what the reserve is for.
 struct Budget {
-  std::mutex lock;                    // held while counting
-  int64_t limit = 0;                  // vm.max_map_count when last counted
-  int64_t counted = 0;                // the process's mappings when last counted
-  std::atomic<int64_t> added{0};      // mappings this copy's calls may have added since
+  std::mutex lock;                     // held while counting
+  int64_t limit = 0;                   // vm.max_map_count when last counted
+  int64_t counted = 0;                 // the process's mappings when last counted
+  std::atomic<int64_t> added{0};       // mappings this copy's calls may have added since
   std::atomic<int64_t> recount_at{0};  // `added` at which to count again; 0: on the next call
 };
 

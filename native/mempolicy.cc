@@ -83,7 +83,8 @@ napi_value NodeOf(napi_env env, napi_callback_info info) {
   if (!args.Memory(0, &span) || !args.Int(1, &offset)) return ThrowType(env, "nodeOf(memory, byteOffset)");
   if (offset < 0 || static_cast<uint64_t>(offset) >= span.length) return Int(env, -ERANGE);
   int node = 0;
-  long rc = syscall(SYS_get_mempolicy, &node, nullptr, 0UL, reinterpret_cast<uintptr_t>(span.data) + static_cast<uintptr_t>(offset),
+  long rc = syscall(SYS_get_mempolicy, &node, nullptr, 0UL,
+                    reinterpret_cast<uintptr_t>(span.data) + static_cast<uintptr_t>(offset),
                     static_cast<unsigned long>(kMpolFNode | kMpolFAddr));
   return Int(env, rc == 0 ? node : Failed());
 }
@@ -210,8 +211,10 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     delete owner;
     bool pending = false;
     napi_value ignored = nullptr;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    return CallFailure(env, "napi_create_external_arraybuffer", status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+      napi_get_and_clear_last_exception(env, &ignored);
+    return CallFailure(env, "napi_create_external_arraybuffer",
+                       status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
   }
   ListMapping(owner->mapping);
   return buffer;

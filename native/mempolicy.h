@@ -4,11 +4,11 @@
 
 #include <napi.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <unistd.h>
-#include <sys/syscall.h>
 
 namespace mempolicy {
 
@@ -66,9 +66,14 @@ inline bool GetSpan(napi_env env, napi_value value, Span* span) {
   if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) == napi_ok) {
     size_t element = 1;
     switch (type) {
-      case napi_int16_array: case napi_uint16_array: element = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element = 8; break;
+      case napi_int16_array:
+      case napi_uint16_array: element = 2; break;
+      case napi_int32_array:
+      case napi_uint32_array:
+      case napi_float32_array: element = 4; break;
+      case napi_float64_array:
+      case napi_bigint64_array:
+      case napi_biguint64_array: element = 8; break;
       default: element = 1; break;
     }
     length = count * element;
@@ -143,8 +148,7 @@ class Mask {
     if (halves_ == nullptr) return nullptr;
     if (Direct()) return reinterpret_cast<const unsigned long*>(halves_);
     for (size_t i = 0; i < words_; i++) {
-      scratch_[i] = static_cast<unsigned long>(halves_[2 * i]) |
-                    (static_cast<unsigned long>(halves_[2 * i + 1]) << 32);
+      scratch_[i] = static_cast<unsigned long>(halves_[2 * i]) | (static_cast<unsigned long>(halves_[2 * i + 1]) << 32);
     }
     return scratch_;
   }

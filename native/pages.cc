@@ -104,7 +104,6 @@ bool NewStatus(napi_env env, size_t count, napi_value* array, int** data) {
   return true;
 }
 
-
 // A nodemask copied out of the caller's array: the facade reuses that array for the next call.
 std::vector<unsigned long> CopyMask(Mask& mask) {
   const unsigned long* words = mask.ForKernel();
@@ -112,9 +111,7 @@ std::vector<unsigned long> CopyMask(Mask& mask) {
   return std::vector<unsigned long>(words, words + mask.bits() / (8 * sizeof(unsigned long)));
 }
 
-const unsigned long* MaskData(const std::vector<unsigned long>& mask) {
-  return mask.empty() ? nullptr : mask.data();
-}
+const unsigned long* MaskData(const std::vector<unsigned long>& mask) { return mask.empty() ? nullptr : mask.data(); }
 
 // Runs Execute() on the libuv pool and resolves a promise with Result() on the JavaScript thread.
 // Written on the C API with every status checked and nothing thrown: the completion also runs while
@@ -289,8 +286,14 @@ class MbindWork : public Work {
  public:
   MbindWork(napi_env env, uintptr_t start, size_t length, int64_t code, unsigned long mode,
             std::vector<unsigned long> mask, unsigned long maxnode, unsigned flags)
-      : Work(env), start_(start), length_(length), code_(code), mode_(mode), mask_(std::move(mask)),
-        maxnode_(maxnode), flags_(flags) {}
+      : Work(env),
+        start_(start),
+        length_(length),
+        code_(code),
+        mode_(mode),
+        mask_(std::move(mask)),
+        maxnode_(maxnode),
+        flags_(flags) {}
 
   bool Init(napi_value memory, Mapping* mapping) { return Hold(memory, mapping); }
 

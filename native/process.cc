@@ -8,6 +8,9 @@
 // how often, and what the results mean is decided in src/process.ts.
 #include "mempolicy.h"
 
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/file.h>
 #include <atomic>
 #include <climits>
 #include <csignal>
@@ -16,9 +19,6 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <linux/futex.h>
 
 namespace mempolicy {
 namespace {

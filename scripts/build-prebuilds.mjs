@@ -30,7 +30,10 @@ const prebuildify = path.join(root, 'node_modules', 'prebuildify', 'bin.js')
 const ZIG_CPU = { x64: 'x86_64', arm64: 'aarch64' }
 const STRIP = { x64: 'strip', arm64: 'aarch64-linux-gnu-strip' }
 const GNU_CROSS = {
-  CC: 'aarch64-linux-gnu-gcc', CXX: 'aarch64-linux-gnu-g++', LINK: 'aarch64-linux-gnu-g++', AR: 'aarch64-linux-gnu-ar',
+  CC: 'aarch64-linux-gnu-gcc',
+  CXX: 'aarch64-linux-gnu-g++',
+  LINK: 'aarch64-linux-gnu-g++',
+  AR: 'aarch64-linux-gnu-ar',
 }
 
 class PrebuildError extends Error {}
@@ -136,13 +139,24 @@ for (const target of targets) {
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(scratch, 'node_modules'))
     const toolchain = target.libc === 'musl' ? muslToolchain(scratch, target.arch) : target.arch === 'arm64' ? GNU_CROSS : {}
     const args = [
-      prebuildify, '--napi', '--strip', '--strip-bin', STRIP[target.arch], '--tag-libc', '--libc', target.libc,
-      '--target', process.versions.node, '--arch', target.arch,
+      prebuildify,
+      '--napi',
+      '--strip',
+      '--strip-bin',
+      STRIP[target.arch],
+      '--tag-libc',
+      '--libc',
+      target.libc,
+      '--target',
+      process.versions.node,
+      '--arch',
+      target.arch,
     ]
     console.log(`build-prebuilds: ${target.arch} ${target.libc}: prebuildify ${args.slice(1).join(' ')}`)
     const started = Date.now()
     const run = spawnSync(process.execPath, args, { cwd: scratch, stdio: ['ignore', 'inherit', 'inherit'], env: { ...env, ...toolchain } })
-    if (run.status !== 0) fail(`${target.arch} ${target.libc}: prebuildify failed (${run.error?.message ?? `exit ${run.status ?? run.signal}`})`)
+    if (run.status !== 0)
+      fail(`${target.arch} ${target.libc}: prebuildify failed (${run.error?.message ?? `exit ${run.status ?? run.signal}`})`)
     const built = path.join(scratch, target.file)
     if (!fs.existsSync(built)) fail(`${target.arch} ${target.libc}: prebuildify made no ${target.file}`)
     const problems = problemsOf(built, target)
@@ -151,8 +165,10 @@ for (const target of targets) {
     fs.copyFileSync(built, path.join(root, target.file))
     const elf = readElf(built)
     const glibc = newestGlibc(elf)
-    console.log(`build-prebuilds: ${target.file} (${fs.statSync(built).size} bytes, needs ${elf.needed.join(' ')}` +
-      `${glibc === undefined ? '' : ` up to GLIBC_${glibc}`}, ${((Date.now() - started) / 1000).toFixed(1)} s)`)
+    console.log(
+      `build-prebuilds: ${target.file} (${fs.statSync(built).size} bytes, needs ${elf.needed.join(' ')}` +
+        `${glibc === undefined ? '' : ` up to GLIBC_${glibc}`}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    )
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true })
   }

@@ -42,8 +42,9 @@ export function problemsOf(file, target) {
     }
   } else {
     const foreign = elf.needed.filter((lib) => !MUSL_LIBC[target.arch].includes(lib))
-    if (foreign.length) problems.push(`needs ${foreign.join(', ')}: a musl build may need only musl's libc (${MUSL_LIBC[target.arch].join(' or ')})`)
-    if (!elf.needed.some((lib) => MUSL_LIBC[target.arch].includes(lib))) problems.push('does not need musl\'s libc')
+    if (foreign.length)
+      problems.push(`needs ${foreign.join(', ')}: a musl build may need only musl's libc (${MUSL_LIBC[target.arch].join(' or ')})`)
+    if (!elf.needed.some((lib) => MUSL_LIBC[target.arch].includes(lib))) problems.push("does not need musl's libc")
     const versioned = elf.versions.map((v) => `${v.file} (${v.names.join(', ')})`)
     if (versioned.length) problems.push(`needs symbol versions, which musl does not have: ${versioned.join('; ')}`)
   }
@@ -62,7 +63,8 @@ export function checkPackage(root) {
   const dir = path.join(root, 'prebuilds')
   for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }) : []) {
     const rel = path.relative(root, path.join(entry.parentPath ?? entry.path, entry.name))
-    if (entry.isFile() && rel !== path.join('prebuilds', 'README.md') && !expected.has(rel)) problems.push(`${rel} is not a prebuild the package ships (stale?)`)
+    if (entry.isFile() && rel !== path.join('prebuilds', 'README.md') && !expected.has(rel))
+      problems.push(`${rel} is not a prebuild the package ships (stale?)`)
   }
   return problems
 }
@@ -71,11 +73,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const root = path.resolve(process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..'))
   const problems = checkPackage(root)
   if (problems.length) {
-    console.error([
-      'check-prebuilds: refusing to pack: the tarball would not hold every prebuilt addon the package promises.',
-      ...problems.map((p) => `  - ${p}`),
-      'Build them with `npm run build:prebuilds` (docs/packaging.md says what it needs).',
-    ].join('\n'))
+    console.error(
+      [
+        'check-prebuilds: refusing to pack: the tarball would not hold every prebuilt addon the package promises.',
+        ...problems.map((p) => `  - ${p}`),
+        'Build them with `npm run build:prebuilds` (docs/packaging.md says what it needs).',
+      ].join('\n'),
+    )
     process.exit(1)
   }
   console.log(`check-prebuilds: ${TARGETS.map((t) => t.file).join(', ')}: present, each for its CPU and C library`)

@@ -40,7 +40,13 @@ export function readElf(file) {
   const sections = []
   for (let i = 0; i < shnum; i++) {
     const sh = shoff + i * shentsize
-    sections.push({ type: buf.readUInt32LE(sh + 4), offset: u64(sh + 24), size: u64(sh + 32), link: buf.readUInt32LE(sh + 40), info: buf.readUInt32LE(sh + 44) })
+    sections.push({
+      type: buf.readUInt32LE(sh + 4),
+      offset: u64(sh + 24),
+      size: u64(sh + 32),
+      link: buf.readUInt32LE(sh + 40),
+      info: buf.readUInt32LE(sh + 44),
+    })
   }
   const strings = (section) => (at) => cstring(sections[section.link].offset + at)
 
@@ -84,5 +90,10 @@ export function compareVersions(a, b) {
 
 /** The newest GLIBC_x.y the object needs, or undefined when it needs none. */
 export function newestGlibc(elf) {
-  return elf.versions.flatMap((v) => v.names).map((name) => /^GLIBC_(\d+(?:\.\d+)+)$/.exec(name)?.[1]).filter(Boolean).sort(compareVersions).pop()
+  return elf.versions
+    .flatMap((v) => v.names)
+    .map((name) => /^GLIBC_(\d+(?:\.\d+)+)$/.exec(name)?.[1])
+    .filter(Boolean)
+    .sort(compareVersions)
+    .pop()
 }

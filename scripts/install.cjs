@@ -31,7 +31,9 @@ if (!fromSource) {
     require(load.path(root))
     return
   } catch (err) {
-    reason = String(err && err.message).split('\n')[0].trim()
+    reason = String(err && err.message)
+      .split('\n')[0]
+      .trim()
   }
   say([`no prebuilt addon loads here (${reason}); building it from source.`])
 }
@@ -52,7 +54,9 @@ const needs = [
   ['make', ['make']],
   ['Python 3', [process.env.npm_config_python, process.env.PYTHON, 'python3', 'python']],
 ]
-const missing = needs.filter(([, tools]) => !tools.some((tool) => tool && (path.isAbsolute(tool) ? fs.existsSync(tool) : onPath(tool)))).map(([what]) => what)
+const missing = needs
+  .filter(([, tools]) => !tools.some((tool) => tool && (path.isAbsolute(tool) ? fs.existsSync(tool) : onPath(tool))))
+  .map(([what]) => what)
 const later = [
   'The package is installed without its native addon: isSupported() is false and each call that needs the kernel',
   'throws ERR_MEMPOLICY_UNSUPPORTED saying this. To build the addon: install a C++17 compiler, make and Python 3,',

@@ -23,8 +23,17 @@ if (process.arch !== 'x64') throw new Error(`node-versions: the pinned Node.js b
 /** The node binary of the pinned release of `major` (scripts/registry-cache.mjs), fetched on first use. */
 function nodeBinary(major) {
   const pkg = PINNED[`node${major}`]
-  if (pkg === undefined) throw new Error(`node-versions: no pinned Node.js ${major} (known: ${Object.keys(PINNED).filter((k) => /^node\d+$/.test(k)).join(', ')})`)
-  return path.join(fetchPackage(pkg, (line) => console.log(`node-versions: ${line}`)), 'bin', 'node')
+  if (pkg === undefined)
+    throw new Error(
+      `node-versions: no pinned Node.js ${major} (known: ${Object.keys(PINNED)
+        .filter((k) => /^node\d+$/.test(k))
+        .join(', ')})`,
+    )
+  return path.join(
+    fetchPackage(pkg, (line) => console.log(`node-versions: ${line}`)),
+    'bin',
+    'node',
+  )
 }
 
 let failed = 0

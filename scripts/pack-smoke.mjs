@@ -78,9 +78,17 @@ function skip(name, why) {
 function run(command, argv, options = {}) {
   const child = spawnSync(command, argv, { encoding: 'utf8', maxBuffer: 64 << 20, ...options })
   const output = `${child.stdout ?? ''}${child.stderr ?? ''}`
-  if ((options.echo !== false || child.status !== 0) && output.trim()) console.log(output.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'))
+  if ((options.echo !== false || child.status !== 0) && output.trim())
+    console.log(
+      output
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    )
   if (child.error) throw new Error(`${command}: ${child.error.message}`)
-  if (child.status !== 0 && !options.allowFailure) throw new Error(`${path.basename(command)} ${argv.join(' ')} exited ${child.status ?? child.signal}`)
+  if (child.status !== 0 && !options.allowFailure)
+    throw new Error(`${path.basename(command)} ${argv.join(' ')} exited ${child.status ?? child.signal}`)
   if (options.allowFailure) return { status: child.status, output, stdout: child.stdout }
   return options.stdoutOnly ? child.stdout : output
 }
@@ -90,8 +98,13 @@ const npm = (argv, options) => run(process.execPath, [npmJs, ...argv], options)
 // 1. Build what is packed.
 let ok = true
 if (build) {
-  ok = step('npm run build', () => { npm(['run', 'build'], { cwd: root }) })
-  ok = step('npm run build:prebuilds (linux-x64 and linux-arm64, glibc and musl)', () => { npm(['run', 'build:prebuilds'], { cwd: root }) }) && ok
+  ok = step('npm run build', () => {
+    npm(['run', 'build'], { cwd: root })
+  })
+  ok =
+    step('npm run build:prebuilds (linux-x64 and linux-arm64, glibc and musl)', () => {
+      npm(['run', 'build:prebuilds'], { cwd: root })
+    }) && ok
 }
 
 // 2. npm pack must refuse a package without every prebuild. A copy of what is packed, whose
@@ -112,7 +125,9 @@ if (ok) {
       if (!pattern.test(output)) throw new Error(`npm pack failed where ${what}, without saying so:\n${output}`)
       seen.push(`${what}: refused`)
     }
-    const [x64musl, arm64musl, x64glibc] = ['x64-musl', 'arm64-musl', 'x64-glibc'].map((k) => TARGETS.find((t) => `${t.arch}-${t.libc}` === k).file)
+    const [x64musl, arm64musl, x64glibc] = ['x64-musl', 'arm64-musl', 'x64-glibc'].map(
+      (k) => TARGETS.find((t) => `${t.arch}-${t.libc}` === k).file,
+    )
     const moved = `${path.join(tree, arm64musl)}.away`
     fs.renameSync(path.join(tree, arm64musl), moved)
     expectRefusal(`${arm64musl} is missing`, new RegExp(`${arm64musl.replace(/[./]/g, '\\$&')} is missing`))
@@ -140,14 +155,28 @@ if (ok) {
     const files = info.files.map((f) => f.path).sort()
     for (const f of info.files.sort((a, b) => a.path.localeCompare(b.path))) log(`${String(f.size).padStart(8)}  ${f.path}`)
     const required = [
-      'package.json', 'binding.gyp', 'scripts/install.cjs', 'native/binding.cc', 'native/mempolicy.cc', 'native/mempolicy.h',
-      'dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/cli.js', ...TARGETS.map((t) => t.file),
+      'package.json',
+      'binding.gyp',
+      'scripts/install.cjs',
+      'native/binding.cc',
+      'native/mempolicy.cc',
+      'native/mempolicy.h',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/index.mjs',
+      'dist/index.d.mts',
+      'dist/cli.js',
+      ...TARGETS.map((t) => t.file),
     ]
     const missing = required.filter((f) => !files.includes(f))
     if (missing.length) throw new Error(`the tarball lacks ${missing.join(', ')}`)
-    const unwanted = files.filter((f) => /^(src|test|examples|build|bench|scripts\/(?!install\.cjs$)|\.notes|\.ci|node_modules)\b/.test(f) || f.endsWith('.tgz'))
+    const unwanted = files.filter(
+      (f) => /^(src|test|examples|build|bench|scripts\/(?!install\.cjs$)|\.notes|\.ci|node_modules)\b/.test(f) || f.endsWith('.tgz'),
+    )
     if (unwanted.length) throw new Error(`the tarball holds ${unwanted.join(', ')}`)
-    const orphans = files.filter((f) => /^dist\/.*\.js$/.test(f) && !fs.existsSync(path.join(root, 'src', f.slice(5).replace(/\.js$/, '.ts'))))
+    const orphans = files.filter(
+      (f) => /^dist\/.*\.js$/.test(f) && !fs.existsSync(path.join(root, 'src', f.slice(5).replace(/\.js$/, '.ts'))),
+    )
     if (orphans.length) throw new Error(`stale build output with no source: ${orphans.join(', ')}`)
     return `${info.filename}, ${files.length} files, ${(info.size / 1024).toFixed(0)} KiB packed, ${(info.unpackedSize / 1024).toFixed(0)} KiB unpacked`
   })
@@ -159,7 +188,11 @@ const bin = path.join(work, 'bin')
 const cleanEnv = (extra = {}) => {
   const env = { ...process.env, PATH: bin, npm_config_fund: 'false', npm_config_audit: 'false', npm_config_update_notifier: 'false' }
   for (const key of Object.keys(env)) {
-    if (/^npm_(lifecycle|package|config_(nodedir|build_from_source|arch|platform))/.test(key) || ['npm_execpath', 'INIT_CWD', 'LIBC'].includes(key)) delete env[key]
+    if (
+      /^npm_(lifecycle|package|config_(nodedir|build_from_source|arch|platform))/.test(key) ||
+      ['npm_execpath', 'INIT_CWD', 'LIBC'].includes(key)
+    )
+      delete env[key]
   }
   return { ...env, ...extra }
 }
@@ -175,7 +208,10 @@ if (ok) {
     fs.symlinkSync(process.execPath, path.join(bin, 'node'))
     fs.symlinkSync(npmJs, path.join(bin, 'npm'))
     fs.symlinkSync('/bin/sh', path.join(bin, 'sh'))
-    const reachable = run('/bin/sh', ['-c', 'for t in cc gcc g++ c++ clang make python3 python; do command -v $t; done; true'], { env: { PATH: bin }, echo: false }).trim()
+    const reachable = run('/bin/sh', ['-c', 'for t in cc gcc g++ c++ clang make python3 python; do command -v $t; done; true'], {
+      env: { PATH: bin },
+      echo: false,
+    }).trim()
     if (reachable) throw new Error(`the no-compiler PATH still reaches ${reachable}`)
     const out = installInto(project, cleanEnv())
     if (/gyp (info|ERR)|node-gyp rebuild|mempolicy: /.test(out)) throw new Error(`the install did more than load the prebuild:\n${out}`)
@@ -189,14 +225,21 @@ if (ok) {
 const smokeFiles = ['checks.cjs', 'smoke.cjs', 'smoke.mjs']
 if (ok) {
   for (const file of smokeFiles) fs.copyFileSync(path.join(root, 'test', 'pack', file), path.join(project, file))
-  step('smoke through require()', () => { run(process.execPath, ['smoke.cjs'], { cwd: project, env: cleanEnv() }) })
-  step('smoke through import', () => { run(process.execPath, ['smoke.mjs'], { cwd: project, env: cleanEnv() }) })
+  step('smoke through require()', () => {
+    run(process.execPath, ['smoke.cjs'], { cwd: project, env: cleanEnv() })
+  })
+  step('smoke through import', () => {
+    run(process.execPath, ['smoke.mjs'], { cwd: project, env: cleanEnv() })
+  })
 
   step('the mempolicy CLI (bin): --show, and a command run under --interleave', () => {
     const cli = path.join(project, 'node_modules', '.bin', 'mempolicy')
     const show = run(cli, ['--show'], { cwd: project, env: cleanEnv() })
     if (!/policy/i.test(show)) throw new Error('--show printed no policy')
-    const child = run(cli, ['--interleave', '0', '--', process.execPath, '-e', "console.log(require('mempolicy').getMempolicy().mode)"], { cwd: project, env: cleanEnv() })
+    const child = run(cli, ['--interleave', '0', '--', process.execPath, '-e', "console.log(require('mempolicy').getMempolicy().mode)"], {
+      cwd: project,
+      env: cleanEnv(),
+    })
     if (child.trim().split('\n').pop() !== 'interleave') throw new Error(`the command ran under ${child.trim()}, not interleave`)
   })
 
@@ -228,13 +271,20 @@ if (ok) {
       const probe = [
         "const seen = []; process.on('warning', (w) => seen.push(w.code))",
         "const mp = require('mempolicy')",
-        "let err; try { mp.getMempolicy() } catch (e) { err = e }",
-        "setImmediate(() => console.log(JSON.stringify({ supported: mp.isSupported(), code: err && err.code, message: err && err.message, seen })))",
+        'let err; try { mp.getMempolicy() } catch (e) { err = e }',
+        'setImmediate(() => console.log(JSON.stringify({ supported: mp.isSupported(), code: err && err.code, message: err && err.message, seen })))',
       ].join('\n')
-      const result = JSON.parse(run(process.execPath, ['-e', probe], { cwd: dir, env: cleanEnv(env), echo: false, stdoutOnly: true }).trim())
+      const result = JSON.parse(
+        run(process.execPath, ['-e', probe], { cwd: dir, env: cleanEnv(env), echo: false, stdoutOnly: true }).trim(),
+      )
       if (result.supported !== false || result.code !== 'ERR_MEMPOLICY_UNSUPPORTED') throw new Error(`got ${JSON.stringify(result)}`)
-      if (result.seen.join() !== 'MEMPOLICY_ADDON_NOT_LOADED') throw new Error(`warnings ${JSON.stringify(result.seen)}, not one MEMPOLICY_ADDON_NOT_LOADED`)
-      for (const want of [`no native addon for ${tag} was found`, 'Prebuilt addons ship for linux-x64 and linux-arm64', 'npm_config_build_from_source=true npm install mempolicy']) {
+      if (result.seen.join() !== 'MEMPOLICY_ADDON_NOT_LOADED')
+        throw new Error(`warnings ${JSON.stringify(result.seen)}, not one MEMPOLICY_ADDON_NOT_LOADED`)
+      for (const want of [
+        `no native addon for ${tag} was found`,
+        'Prebuilt addons ship for linux-x64 and linux-arm64',
+        'npm_config_build_from_source=true npm install mempolicy',
+      ]) {
         if (!result.message.includes(want)) throw new Error(`the error does not say "${want}":\n${result.message}`)
       }
       return result.message.split('\n')[0]
@@ -256,7 +306,11 @@ if (ok) {
     }
     step(title, () => {
       const runtime = path.join(fetchPackage(pkg, log), exe)
-      const version = run(runtime, ['-p', 'process.versions.bun ? "bun " + process.versions.bun : process.version'], { cwd: project, env: cleanEnv(), echo: false }).trim()
+      const version = run(runtime, ['-p', 'process.versions.bun ? "bun " + process.versions.bun : process.version'], {
+        cwd: project,
+        env: cleanEnv(),
+        echo: false,
+      }).trim()
       run(runtime, ['smoke.cjs'], { cwd: project, env: cleanEnv() })
       run(runtime, ['smoke.mjs'], { cwd: project, env: cleanEnv() })
       return version
@@ -273,7 +327,10 @@ if (ok) {
   const sysroot = '/usr/aarch64-linux-gnu'
   const needs = [
     [qemu, 'qemu-aarch64 (apt-get install qemu-user)'],
-    [fs.existsSync(path.join(sysroot, 'lib', 'ld-linux-aarch64.so.1')) && fs.existsSync(path.join(sysroot, 'lib', 'libstdc++.so.6')), 'the arm64 libc/libstdc++ (apt-get install g++-aarch64-linux-gnu)'],
+    [
+      fs.existsSync(path.join(sysroot, 'lib', 'ld-linux-aarch64.so.1')) && fs.existsSync(path.join(sysroot, 'lib', 'libstdc++.so.6')),
+      'the arm64 libc/libstdc++ (apt-get install g++-aarch64-linux-gnu)',
+    ],
   ]
   const lacking = needs.filter(([have]) => !have).map(([, what]) => what)
   const armTitles = [
@@ -285,7 +342,10 @@ if (ok) {
   } else if (lacking.length) {
     const why = `${lacking.join(' and ')} not installed`
     for (const title of armTitles) {
-      if (arm64Mode === 'require') step(title, () => { throw new Error(why) })
+      if (arm64Mode === 'require')
+        step(title, () => {
+          throw new Error(why)
+        })
       else skip(title, why)
     }
   } else {
@@ -309,26 +369,36 @@ function typeResolution() {
     'const info: PolicyInfo = getMempolicy()',
     'const same: typeof getMempolicy = mp.getMempolicy',
     'const isError: boolean = new MempolicyError(-22, "mbind") instanceof Error',
-    "// @ts-expect-error not a mode: the types are real, not any",
+    '// @ts-expect-error not a mode: the types are real, not any',
     "mbind(buf, { mode: 'membind' })",
     'export { span, info, same, isError }',
   ].join('\n')
   fs.writeFileSync(path.join(types, 'esm.mts'), esm)
   fs.writeFileSync(path.join(types, 'bundler.ts'), esm)
-  fs.writeFileSync(path.join(types, 'cjs.cts'), [
-    "import mp = require('mempolicy')",
-    "import { setMempolicy, type Mode } from 'mempolicy'",
-    "const mode: Mode = 'interleave'",
-    "setMempolicy({ mode, nodes: [0] })",
-    'const nodes: number[] = mp.getMempolicy().nodes',
-    "// @ts-expect-error not a mode: the types are real, not any",
-    "mp.setMempolicy({ mode: 'membind' })",
-    'export = nodes',
-  ].join('\n'))
+  fs.writeFileSync(
+    path.join(types, 'cjs.cts'),
+    [
+      "import mp = require('mempolicy')",
+      "import { setMempolicy, type Mode } from 'mempolicy'",
+      "const mode: Mode = 'interleave'",
+      'setMempolicy({ mode, nodes: [0] })',
+      'const nodes: number[] = mp.getMempolicy().nodes',
+      '// @ts-expect-error not a mode: the types are real, not any',
+      "mp.setMempolicy({ mode: 'membind' })",
+      'export = nodes',
+    ].join('\n'),
+  )
   // Each consumer must get the declarations of its own module system: import gets index.d.mts
   // (which re-exports index.d.ts), require gets index.d.ts alone. Our own declarations are
   // type-checked once (skipLibCheck off in the first run).
-  const base = { strict: true, noEmit: true, target: 'ES2022', lib: ['ES2023'], types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }
+  const base = {
+    strict: true,
+    noEmit: true,
+    target: 'ES2022',
+    lib: ['ES2023'],
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+  }
   const both = ['dist/index.d.mts', 'dist/index.d.ts']
   const configs = [
     ['node16, import', { ...base, module: 'node16', moduleResolution: 'node16', skipLibCheck: false }, ['esm.mts'], both],
@@ -342,7 +412,8 @@ function typeResolution() {
     fs.writeFileSync(file, JSON.stringify({ compilerOptions, files }, null, 2))
     const out = run(process.execPath, [tsc, '-p', file, '--explainFiles'], { cwd: types, env: cleanEnv(), echo: false, stdoutOnly: true })
     const used = [...new Set([...out.matchAll(/node_modules\/mempolicy\/(dist\/index\.d\.m?ts)/g)].map((m) => m[1]))].sort()
-    if (used.join() !== want.join()) throw new Error(`${name}: resolved ${used.join(', ') || 'no declarations'}, expected ${want.join(', ')}`)
+    if (used.join() !== want.join())
+      throw new Error(`${name}: resolved ${used.join(', ') || 'no declarations'}, expected ${want.join(', ')}`)
     seen.push(`${name}: ${used.join(' + ')}`)
   }
   return seen.join('; ')
@@ -355,20 +426,40 @@ function typeResolution() {
 function interop() {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const dir = path.join(project, 'interop')
-  const source = (label) => [
-    "import mempolicy from 'mempolicy'",
-    "import * as namespace from 'mempolicy'",
-    "import { getMempolicy, formatNodes } from 'mempolicy'",
-    "if (typeof mempolicy.getMempolicy !== 'function') throw new Error('the default import has no getMempolicy')",
-    "if (mempolicy.getMempolicy !== getMempolicy || namespace.getMempolicy !== getMempolicy) throw new Error('the imports are different modules')",
-    "const mode: string = mempolicy.getMempolicy().mode",
-    "if (formatNodes([1, 0]) !== '0-1') throw new Error('formatNodes')",
-    `console.log('ok ${label}: ' + mode)`,
-  ].join('\n')
-  const base = { strict: true, target: 'ES2022', lib: ['ES2023'], types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], skipLibCheck: true }
+  const source = (label) =>
+    [
+      "import mempolicy from 'mempolicy'",
+      "import * as namespace from 'mempolicy'",
+      "import { getMempolicy, formatNodes } from 'mempolicy'",
+      "if (typeof mempolicy.getMempolicy !== 'function') throw new Error('the default import has no getMempolicy')",
+      "if (mempolicy.getMempolicy !== getMempolicy || namespace.getMempolicy !== getMempolicy) throw new Error('the imports are different modules')",
+      'const mode: string = mempolicy.getMempolicy().mode',
+      "if (formatNodes([1, 0]) !== '0-1') throw new Error('formatNodes')",
+      `console.log('ok ${label}: ' + mode)`,
+    ].join('\n')
+  const base = {
+    strict: true,
+    target: 'ES2022',
+    lib: ['ES2023'],
+    types: ['node'],
+    typeRoots: [path.join(root, 'node_modules', '@types')],
+    skipLibCheck: true,
+  }
   const cases = [
-    ['CommonJS, esModuleInterop', 'cjs-interop', 'main.ts', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true }, 'commonjs'],
-    ['CommonJS, no esModuleInterop', 'cjs-plain', 'main.ts', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: false, allowSyntheticDefaultImports: false }, 'commonjs'],
+    [
+      'CommonJS, esModuleInterop',
+      'cjs-interop',
+      'main.ts',
+      { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
+      'commonjs',
+    ],
+    [
+      'CommonJS, no esModuleInterop',
+      'cjs-plain',
+      'main.ts',
+      { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: false, allowSyntheticDefaultImports: false },
+      'commonjs',
+    ],
     ['node16, CommonJS', 'node16-cjs', 'main.cts', { module: 'node16', moduleResolution: 'node16' }, 'commonjs'],
     ['node16, ESM', 'node16-esm', 'main.mts', { module: 'node16', moduleResolution: 'node16' }, 'commonjs'],
     ['nodenext, CommonJS', 'nodenext-cjs', 'main.ts', { module: 'nodenext', moduleResolution: 'nodenext' }, 'commonjs'],
@@ -380,14 +471,20 @@ function interop() {
     fs.mkdirSync(caseDir, { recursive: true })
     fs.writeFileSync(path.join(caseDir, 'package.json'), JSON.stringify({ type }))
     fs.writeFileSync(path.join(caseDir, file), source(label))
-    fs.writeFileSync(path.join(caseDir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...base, ...options, outDir: 'out' }, files: [file] }))
+    fs.writeFileSync(
+      path.join(caseDir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { ...base, ...options, outDir: 'out' }, files: [file] }),
+    )
   }
   // One tsc process builds every case (a type error in any fails it).
   run(process.execPath, [tsc, '-b', ...cases.map(([, name]) => path.join(dir, name))], { cwd: dir, env: cleanEnv(), echo: false })
   const seen = []
   for (const [label, name, file, , type] of cases) {
     const caseDir = path.join(dir, name)
-    const emitted = file.replace(/\.ts$/, '.js').replace(/\.cts$/, '.cjs').replace(/\.mts$/, '.mjs')
+    const emitted = file
+      .replace(/\.ts$/, '.js')
+      .replace(/\.cts$/, '.cjs')
+      .replace(/\.mts$/, '.mjs')
     fs.writeFileSync(path.join(caseDir, 'out', 'package.json'), JSON.stringify({ type }))
     const out = run(process.execPath, [path.join(caseDir, 'out', emitted)], { cwd: caseDir, env: cleanEnv(), echo: false }).trim()
     if (!out.startsWith(`ok ${label}`)) throw new Error(`${label}: ${out}`)
@@ -407,12 +504,18 @@ function interop() {
 function muslRoot(arch, bunPkg, libs) {
   const cpu = { x64: 'x86_64', arm64: 'aarch64' }[arch]
   const loader = `/lib/ld-musl-${cpu}.so.1`
-  if (!fs.existsSync(loader)) throw new Error(`${loader} not found (apt-get install musl${arch === 'arm64' ? ':arm64, after dpkg --add-architecture arm64' : ''})`)
+  if (!fs.existsSync(loader))
+    throw new Error(`${loader} not found (apt-get install musl${arch === 'arm64' ? ':arm64, after dpkg --add-architecture arm64' : ''})`)
   const dir = path.join(work, `musl-root-${arch}`)
-  for (const sub of ['lib', 'usr/lib', 'usr/bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(dir, sub), { recursive: true })
+  for (const sub of ['lib', 'usr/lib', 'usr/bin', 'etc', 'tmp', 'proc', 'sys', 'dev'])
+    fs.mkdirSync(path.join(dir, sub), { recursive: true })
   fs.copyFileSync(fs.realpathSync(loader), path.join(dir, loader))
   const compat = path.join(dir, 'usr', 'lib', 'glibc-compat.so')
-  run(zigPath(log), ['cc', '-target', `${cpu}-linux-musl`, '-shared', '-fPIC', '-O2', '-o', compat, path.join(root, 'test', 'pack', 'musl-compat.c')], { echo: false })
+  run(
+    zigPath(log),
+    ['cc', '-target', `${cpu}-linux-musl`, '-shared', '-fPIC', '-O2', '-o', compat, path.join(root, 'test', 'pack', 'musl-compat.c')],
+    { echo: false },
+  )
   for (const lib of libs) {
     fs.copyFileSync(fs.realpathSync(lib), path.join(dir, 'usr', 'lib', path.basename(lib)))
     for (const needed of readElf(lib).needed.filter((name) => name.startsWith('ld-linux'))) {
@@ -424,13 +527,16 @@ function muslRoot(arch, bunPkg, libs) {
   fs.copyFileSync(bun, path.join(dir, 'usr', 'bin', 'bun'))
   fs.chmodSync(path.join(dir, 'usr', 'bin', 'bun'), 0o755)
   fs.cpSync(project, path.join(dir, 'app'), { recursive: true, filter: (src) => !/[/\\](types|interop|off-linux)$/.test(src) })
-  fs.writeFileSync(path.join(dir, 'app', 'no-glibc.cjs'), [
-    "const fs = require('fs')",
-    // glibc's loader and libc for this CPU, where a loader would look for them.
-    `const glibc = ['${arch === 'x64' ? '/lib64/ld-linux-x86-64.so.2' : '/lib/ld-linux-aarch64.so.1'}', '/lib/${cpu}-linux-gnu/libc.so.6', '/usr/lib/${cpu}-linux-gnu/libc.so.6', '/lib/libc.so.6', '/usr/lib/libc.so.6'].filter((f) => fs.existsSync(f))`,
-    `if (glibc.length) throw new Error('${arch} glibc is reachable: ' + glibc.join(', '))`,
-    `console.log('bun ' + process.versions.bun + ' ' + process.arch + ', no ${arch} glibc reachable')`,
-  ].join('\n'))
+  fs.writeFileSync(
+    path.join(dir, 'app', 'no-glibc.cjs'),
+    [
+      "const fs = require('fs')",
+      // glibc's loader and libc for this CPU, where a loader would look for them.
+      `const glibc = ['${arch === 'x64' ? '/lib64/ld-linux-x86-64.so.2' : '/lib/ld-linux-aarch64.so.1'}', '/lib/${cpu}-linux-gnu/libc.so.6', '/usr/lib/${cpu}-linux-gnu/libc.so.6', '/lib/libc.so.6', '/usr/lib/libc.so.6'].filter((f) => fs.existsSync(f))`,
+      `if (glibc.length) throw new Error('${arch} glibc is reachable: ' + glibc.join(', '))`,
+      `console.log('bun ' + process.versions.bun + ' ' + process.arch + ', no ${arch} glibc reachable')`,
+    ].join('\n'),
+  )
   return { dir, bun: [loader, '--library-path', '/lib:/usr/lib', '--preload', '/usr/lib/glibc-compat.so', '/usr/bin/bun'] }
 }
 
@@ -439,19 +545,46 @@ function muslX64() {
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', MEMPOLICY_SMOKE_LIBC: 'musl' }
   if (process.getuid?.() === 0) {
     // A mount namespace of its own: this machine's /proc, /sys and /dev inside the root, then chroot.
-    const inside = (file) => run('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
-      `mount --rbind /proc '${dir}/proc' && mount --rbind /sys '${dir}/sys' && mount --rbind /dev '${dir}/dev' && exec chroot '${dir}' "$@"`,
-      'sh', ...bun, '--cwd', '/app', file], { env, cwd: '/' })
+    const inside = (file) =>
+      run(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          '/bin/sh',
+          '-c',
+          `mount --rbind /proc '${dir}/proc' && mount --rbind /sys '${dir}/sys' && mount --rbind /dev '${dir}/dev' && exec chroot '${dir}' "$@"`,
+          'sh',
+          ...bun,
+          '--cwd',
+          '/app',
+          file,
+        ],
+        { env, cwd: '/' },
+      )
     const said = inside('no-glibc.cjs').trim()
     inside('smoke.cjs')
     inside('smoke.mjs')
     return `${said}; chroot, node-gyp-build saw /etc/alpine-release`
   }
   // Without root there is no chroot: the same command from outside, LIBC=musl for node-gyp-build.
-  const outside = [path.join(dir, bun[0]), ...bun.slice(1, -1).map((a) => (a.startsWith('/') ? a.split(':').map((p) => path.join(dir, p)).join(':') : a)), path.join(dir, bun.at(-1))]
+  const outside = [
+    path.join(dir, bun[0]),
+    ...bun.slice(1, -1).map((a) =>
+      a.startsWith('/')
+        ? a
+            .split(':')
+            .map((p) => path.join(dir, p))
+            .join(':')
+        : a,
+    ),
+    path.join(dir, bun.at(-1)),
+  ]
   run(outside[0], [...outside.slice(1), 'smoke.cjs'], { cwd: path.join(dir, 'app'), env: { ...env, LIBC: 'musl' } })
   run(outside[0], [...outside.slice(1), 'smoke.mjs'], { cwd: path.join(dir, 'app'), env: { ...env, LIBC: 'musl' } })
-  return 'not root, so no chroot: musl\'s loader run from outside the root, LIBC=musl'
+  return "not root, so no chroot: musl's loader run from outside the root, LIBC=musl"
 }
 
 function arm64Glibc(qemu, sysroot) {
@@ -465,14 +598,21 @@ function arm64Glibc(qemu, sysroot) {
   // qemu logs each syscall it does not implement: these must be arm64's numbers for the
   // memory-policy calls, showing the addon made them (and that the kernel was never asked).
   const unimplemented = new Set([...fs.readFileSync(qlog, 'utf8').matchAll(/Unsupported syscall: (\d+)/g)].map((m) => Number(m[1])))
-  for (const [name, nr] of [['mbind', 235], ['get_mempolicy', 236], ['set_mempolicy', 237]]) {
+  for (const [name, nr] of [
+    ['mbind', 235],
+    ['get_mempolicy', 236],
+    ['set_mempolicy', 237],
+  ]) {
     if (!unimplemented.has(nr)) throw new Error(`qemu saw no ${name} (syscall ${nr}) from the arm64 addon`)
   }
   return `qemu-user refused syscalls ${[...unimplemented].sort((a, b) => a - b).join(', ')} (mbind 235, get_mempolicy 236, set_mempolicy 237)`
 }
 
 function arm64Musl(qemu) {
-  const { dir, bun } = muslRoot('arm64', PINNED.bunMuslArm64, ['/usr/aarch64-linux-gnu/lib/libstdc++.so.6', '/usr/aarch64-linux-gnu/lib/libgcc_s.so.1'])
+  const { dir, bun } = muslRoot('arm64', PINNED.bunMuslArm64, [
+    '/usr/aarch64-linux-gnu/lib/libstdc++.so.6',
+    '/usr/aarch64-linux-gnu/lib/libgcc_s.so.1',
+  ])
   // qemu -L looks up the guest's paths in the root first (the loader, the libraries). It does not
   // do so for every call Bun checks a file with, so LIBC=musl tells node-gyp-build what the root is.
   const env = { ...cleanEnv(), MEMPOLICY_SMOKE_EMULATED: '1', MEMPOLICY_SMOKE_LIBC: 'musl', LIBC: 'musl' }

@@ -27,7 +27,8 @@ export function isAllocated(buffer: unknown): boolean {
   return types.isArrayBuffer(buffer) && allocated.has(buffer)
 }
 
-export const TRANSFER_MESSAGE = 'Memory from mempolicy alloc() cannot be transferred to another thread: it is a mapping ' +
+export const TRANSFER_MESSAGE =
+  'Memory from mempolicy alloc() cannot be transferred to another thread: it is a mapping ' +
   'of its own that only the thread that allocated it can free (without the transfer list it is copied into ordinary ' +
   'memory, without its policy). Call alloc() in the Worker, or mbind() a SharedArrayBuffer and post that: it is ' +
   'shared, not copied, and a range policy holds for every thread'
@@ -68,7 +69,12 @@ function wrap<F extends (...args: never[]) => unknown>(owner: object, name: stri
     },
   }[name]!
   const descriptor = Object.getOwnPropertyDescriptor(owner, name)
-  Object.defineProperty(owner, name, { value: wrapped, writable: descriptor?.writable ?? true, enumerable: descriptor?.enumerable ?? false, configurable: true })
+  Object.defineProperty(owner, name, {
+    value: wrapped,
+    writable: descriptor?.writable ?? true,
+    enumerable: descriptor?.enumerable ?? false,
+    configurable: true,
+  })
 }
 
 function guardTransfers(probe: () => ArrayBuffer | undefined): void {
@@ -77,7 +83,8 @@ function guardTransfers(probe: () => ArrayBuffer | undefined): void {
   if (buffer === undefined || refusesToTransfer(buffer)) return
   // Only on a Node that copies: MessagePort (the global, the class worker_threads exports) is
   // loaded here, on the first alloc(), never by loading the package.
-  const port = (globalThis as unknown as { MessagePort: { prototype: { postMessage: (...args: never[]) => unknown } } }).MessagePort.prototype
+  const port = (globalThis as unknown as { MessagePort: { prototype: { postMessage: (...args: never[]) => unknown } } }).MessagePort
+    .prototype
   wrap(port, 'postMessage', port.postMessage, 1)
   wrap(globalThis, 'structuredClone', globalThis.structuredClone, 1)
 }

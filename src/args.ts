@@ -64,7 +64,12 @@ export interface KnownKeys {
 }
 
 export function knownKeys(names: readonly string[], aliases?: Record<string, string>, summary?: string): KnownKeys {
-  return Object.freeze({ names, set: new Set(names), aliases: aliases === undefined ? undefined : new Map(Object.entries(aliases)), summary })
+  return Object.freeze({
+    names,
+    set: new Set(names),
+    aliases: aliases === undefined ? undefined : new Map(Object.entries(aliases)),
+    summary,
+  })
 }
 
 /** The error for an own property that `known` does not list, naming the one most likely meant. */
@@ -130,7 +135,12 @@ export function arrayLength(array: readonly unknown[], name: string, max = 2 ** 
  * Calls `each` with every element of an array, reading its length once and each element once.
  * Errors thrown by `each` pass through; anything the array itself throws is wrapped.
  */
-export function forEachElement(array: readonly unknown[], name: string, each: (element: unknown, index: number) => void, max?: number): void {
+export function forEachElement(
+  array: readonly unknown[],
+  name: string,
+  each: (element: unknown, index: number) => void,
+  max?: number,
+): void {
   const length = arrayLength(array, name, max)
   for (let k = 0; k < length; k++) {
     let element: unknown

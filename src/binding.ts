@@ -28,8 +28,14 @@ export interface NativeBinding {
    */
   mbind(memory: NativeMemory, mode: number, mask: NativeMask | null, maxnode: number, flags: number): number
   setHomeNode(memory: NativeMemory, node: number): number
-  alloc(byteLength: number, align: number, hugePages: number, mode: number, mask: NativeMask | null, maxnode: number):
-    ArrayBuffer | { errno: number; syscall: string }
+  alloc(
+    byteLength: number,
+    align: number,
+    hugePages: number,
+    mode: number,
+    mask: NativeMask | null,
+    maxnode: number,
+  ): ArrayBuffer | { errno: number; syscall: string }
   /** move_pages in query mode over every page overlapping memory: per-page node or -errno; or -errno for the call. */
   pageNodes(memory: NativeMemory): Int32Array | number
   /** move_pages to `node` on the libuv pool: each page's final node or -errno; or -errno for the call. */
@@ -88,13 +94,35 @@ export interface NativeBinding {
  * this list with what the addon really exports.
  */
 const NATIVE_FUNCTIONS = {
-  setMempolicy: true, getMempolicy: true, threadPolicy: true, nodeOf: true, mbind: true,
-  setHomeNode: true, alloc: true, pageNodes: true, movePages: true, mbindAsync: true, migratePages: true,
-  migratePagesSync: true, processExclusive: true, signalThreads: true, mappings: true,
-  setAffinity: true, getAffinity: true, getcpu: true, execve: true, signalDefault: true, shmGet: true, shmSize: true, shmAttach: true, mapShared: true,
+  setMempolicy: true,
+  getMempolicy: true,
+  threadPolicy: true,
+  nodeOf: true,
+  mbind: true,
+  setHomeNode: true,
+  alloc: true,
+  pageNodes: true,
+  movePages: true,
+  mbindAsync: true,
+  migratePages: true,
+  migratePagesSync: true,
+  processExclusive: true,
+  signalThreads: true,
+  mappings: true,
+  setAffinity: true,
+  getAffinity: true,
+  getcpu: true,
+  execve: true,
+  signalDefault: true,
+  shmGet: true,
+  shmSize: true,
+  shmAttach: true,
+  mapShared: true,
 } satisfies Record<NativeFunction, true>
 
-type NativeFunction = { [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never }[keyof NativeBinding]
+type NativeFunction = {
+  [K in keyof NativeBinding]: NativeBinding[K] extends (...args: never[]) => unknown ? K : never
+}[keyof NativeBinding]
 
 export const nativeFunctions: readonly string[] = Object.freeze(Object.keys(NATIVE_FUNCTIONS))
 
@@ -168,7 +196,11 @@ function outsidePackage(): boolean {
 /** The loader's reason on one line, without node-gyp-build's trailing "loaded from" (said above). */
 function reason(): string {
   const text = loadError instanceof Error ? loadError.message : String(loadError)
-  return text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('loaded from:')).join(' ')
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('loaded from:'))
+    .join(' ')
 }
 
 function notLoaded(): string {
@@ -178,7 +210,8 @@ function notLoaded(): string {
 }
 
 function advice(): string[] {
-  const fromSource = 'build it from source: npm_config_build_from_source=true npm install mempolicy (needs a C++17 compiler, make and Python 3)'
+  const fromSource =
+    'build it from source: npm_config_build_from_source=true npm install mempolicy (needs a C++17 compiler, make and Python 3)'
   if (outsidePackage()) {
     return [
       `This code is not inside the mempolicy package (no package.json of mempolicy in ${packageRoot}): a bundler copied the JavaScript and left the .node file behind.`,

@@ -201,19 +201,25 @@ export function cpusetMems(): number[] | undefined {
     return undefined
   }
   // /proc/self/cgroup: "hierarchy-id:controllers:path"; cgroup v2 is "0::path".
-  const hierarchies = cgroups.split('\n').filter(Boolean).map((line) => {
-    const first = line.indexOf(':')
-    const second = line.indexOf(':', first + 1)
-    const controllers = line.slice(first + 1, second)
-    return { v2: line.slice(0, first) === '0' && controllers === '', controllers: controllers.split(','), path: line.slice(second + 1) }
-  })
+  const hierarchies = cgroups
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const first = line.indexOf(':')
+      const second = line.indexOf(':', first + 1)
+      const controllers = line.slice(first + 1, second)
+      return { v2: line.slice(0, first) === '0' && controllers === '', controllers: controllers.split(','), path: line.slice(second + 1) }
+    })
   // /proc/self/mountinfo: "id parent dev root mountpoint options [optional...] - fstype source superoptions".
-  const mountList = mounts.split('\n').filter(Boolean).map((line) => {
-    const [left = '', right = ''] = line.split(' - ')
-    const fields = left.split(' ')
-    const [fstype = '', , superOptions = ''] = right.split(' ')
-    return { root: unescapeMount(fields[3] ?? ''), point: unescapeMount(fields[4] ?? ''), fstype, options: superOptions.split(',') }
-  })
+  const mountList = mounts
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [left = '', right = ''] = line.split(' - ')
+      const fields = left.split(' ')
+      const [fstype = '', , superOptions = ''] = right.split(' ')
+      return { root: unescapeMount(fields[3] ?? ''), point: unescapeMount(fields[4] ?? ''), fstype, options: superOptions.split(',') }
+    })
   const locate = (path: string, mount: { root: string; point: string }): string | undefined => {
     if (mount.root === '/') return `${mount.point}${path === '/' ? '' : path}`
     if (path === mount.root || path.startsWith(`${mount.root}/`)) return `${mount.point}${path.slice(mount.root.length)}`

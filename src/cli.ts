@@ -34,7 +34,9 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (status) => { process.exitCode = status },
+  (status) => {
+    process.exitCode = status
+  },
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`${NAME}: ${err.message}\nTry 'mempolicy --help' for more information.\n`)
@@ -43,7 +45,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${NAME}: ${err.message}\n`)
       process.exitCode = err.status
     } else {
-      process.stderr.write(`${NAME}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+      process.stderr.write(`${NAME}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
       process.exitCode = 1
     }
   },

@@ -21,15 +21,19 @@ export const constants = Object.freeze({
 
 export const MODE_FLAGS_MASK = 0xe000
 
-export type Mode =
-  | 'default' | 'preferred' | 'bind' | 'interleave' | 'local'
-  | 'preferred-many' | 'weighted-interleave'
+export type Mode = 'default' | 'preferred' | 'bind' | 'interleave' | 'local' | 'preferred-many' | 'weighted-interleave'
 
 export type ModeFlag = 'static-nodes' | 'relative-nodes' | 'numa-balancing'
 
 /** Mode names indexed by the kernel's value. */
 export const MODES: readonly Mode[] = Object.freeze([
-  'default', 'preferred', 'bind', 'interleave', 'local', 'preferred-many', 'weighted-interleave',
+  'default',
+  'preferred',
+  'bind',
+  'interleave',
+  'local',
+  'preferred-many',
+  'weighted-interleave',
 ])
 
 /** Flag names with their bits, in the order PolicyInfo lists them. */

@@ -146,13 +146,21 @@ export function checkPlaceable(cpus: readonly number[], name: string, value: unk
   const online = new Set(onlineCpus())
   const offline = cpus.filter((c) => !online.has(c))
   if (offline.length > 0) {
-    throw invalidValue(name, `must name online CPUs only: ${formatIdList(offline, name, CPU_IDS)} ${offline.length === 1 ? 'is' : 'are'} offline (online: ${formatIdList(online, name, CPU_IDS)})`, value)
+    throw invalidValue(
+      name,
+      `must name online CPUs only: ${formatIdList(offline, name, CPU_IDS)} ${offline.length === 1 ? 'is' : 'are'} offline (online: ${formatIdList(online, name, CPU_IDS)})`,
+      value,
+    )
   }
   const allowed = cpusetCpus()
   const inside = new Set(allowed)
   const outside = cpus.filter((c) => !inside.has(c))
   if (outside.length > 0) {
-    throw invalidValue(name, `must name CPUs of this process's cpuset only: ${formatIdList(outside, name, CPU_IDS)} ${outside.length === 1 ? 'is' : 'are'} outside it (cpuset.cpus: ${formatIdList(allowed, name, CPU_IDS)})`, value)
+    throw invalidValue(
+      name,
+      `must name CPUs of this process's cpuset only: ${formatIdList(outside, name, CPU_IDS)} ${outside.length === 1 ? 'is' : 'are'} outside it (cpuset.cpus: ${formatIdList(allowed, name, CPU_IDS)})`,
+      value,
+    )
   }
 }
 
@@ -234,7 +242,11 @@ export function cpusOfNodes(nodes: readonly number[], name: string, value: unkno
   if (nodes.length === 0) throw invalidValue(name, 'must name at least one node', value)
   if (without.length > 0) {
     const withCpus = nodeState('online').filter((n) => usable(n).length > 0)
-    throw invalidValue(name, `must name nodes with CPUs in this process's cpuset: node ${formatIdList(without)} ${without.length === 1 ? 'has' : 'have'} none (nodes with CPUs: ${formatIdList(withCpus)})`, value)
+    throw invalidValue(
+      name,
+      `must name nodes with CPUs in this process's cpuset: node ${formatIdList(without)} ${without.length === 1 ? 'has' : 'have'} none (nodes with CPUs: ${formatIdList(withCpus)})`,
+      value,
+    )
   }
   return [...cpus].sort((a, b) => a - b)
 }
@@ -329,7 +341,8 @@ export function exclusive<T>(native: NativeBinding, fn: () => T): T {
   const result = native.processExclusive(() => ({ value: fn() }), false)
   if (result === -EDEADLK) return fn()
   if (typeof result === 'number') {
-    const hint = 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so the process-wide lock cannot be taken'
+    const hint =
+      'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so the process-wide lock cannot be taken'
     throw new MempolicyError(result, 'sched_setaffinity', hint)
   }
   return result.value

@@ -9,8 +9,7 @@ import { EPERM, ENOSYS } from './errno'
 import { parseIdList } from './ids'
 
 /** The calls a seccomp filter may refuse that this package makes. */
-export type Syscall =
-  | 'get_mempolicy' | 'set_mempolicy' | 'mbind' | 'move_pages' | 'migrate_pages' | 'set_mempolicy_home_node'
+export type Syscall = 'get_mempolicy' | 'set_mempolicy' | 'mbind' | 'move_pages' | 'migrate_pages' | 'set_mempolicy_home_node'
 
 export const NODE_DIR = '/sys/devices/system/node'
 
@@ -143,12 +142,15 @@ export function mounts(): Mount[] | undefined {
   const text = read('/proc/self/mountinfo')
   if (text === undefined) return undefined
   // "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"
-  return text.split('\n').filter(Boolean).map((line) => {
-    const [left = '', right = ''] = line.split(' - ')
-    const fields = left.split(' ')
-    const [fstype = '', , superOptions = ''] = right.split(' ')
-    return { point: unescape(fields[4] ?? ''), fstype, options: (fields[5] ?? '').split(','), superOptions: superOptions.split(',') }
-  })
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [left = '', right = ''] = line.split(' - ')
+      const fields = left.split(' ')
+      const [fstype = '', , superOptions = ''] = right.split(' ')
+      return { point: unescape(fields[4] ?? ''), fstype, options: (fields[5] ?? '').split(','), superOptions: superOptions.split(',') }
+    })
 }
 
 /** The mount that holds `path`: the last one mounted at the longest mount point containing it. */
@@ -204,17 +206,27 @@ export function filterAnswer(syscall: Syscall): number {
   const page = new Uint8Array(2 * native.pageSize)
   let rc: number
   switch (syscall) {
-    case 'get_mempolicy': rc = native.getMempolicy(null, 0, undefined, 0, 0); break
-    case 'set_mempolicy': rc = native.setMempolicy(-1, null, 0); break
-    case 'mbind': rc = native.mbind(page, -1, null, 0, 0); break
+    case 'get_mempolicy':
+      rc = native.getMempolicy(null, 0, undefined, 0, 0)
+      break
+    case 'set_mempolicy':
+      rc = native.setMempolicy(-1, null, 0)
+      break
+    case 'mbind':
+      rc = native.mbind(page, -1, null, 0, 0)
+      break
     case 'move_pages': {
       const query = native.pageNodes(page)
       rc = typeof query === 'number' ? query : 0
       break
     }
-    case 'migrate_pages': rc = native.migratePagesSync(0, null, null, 0); break
+    case 'migrate_pages':
+      rc = native.migratePagesSync(0, null, null, 0)
+      break
     // A home node past MAX_NUMNODES (1 << 30 is past any) is EINVAL before the range is looked at.
-    case 'set_mempolicy_home_node': rc = native.setHomeNode(page, 1 << 30); break
+    case 'set_mempolicy_home_node':
+      rc = native.setHomeNode(page, 1 << 30)
+      break
   }
   if (rc === -EPERM) return rc
   // ENOSYS is the filter's only where the kernel has the call (docs/containers.md, "ENOSYS").

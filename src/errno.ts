@@ -2,6 +2,5 @@
 // writes a number of its own. The addon returns them negated.
 import { constants } from 'node:os'
 
-export const {
-  EACCES, EAGAIN, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, EROFS, ESRCH, ETIMEDOUT,
-} = constants.errno
+export const { EACCES, EAGAIN, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, EROFS, ESRCH, ETIMEDOUT } =
+  constants.errno

@@ -14,16 +14,22 @@ function argError<E extends TypeError | RangeError>(err: E, code: ArgCode): E & 
 /** A short, safe description of a received value: never calls user code (getters, Proxy traps, toString). */
 export function describe(value: unknown): string {
   switch (typeof value) {
-    case 'undefined': return 'undefined'
+    case 'undefined':
+      return 'undefined'
     case 'string': {
       const shown = value.length > 40 ? `${value.slice(0, 40)}...` : value
       return `type string (${JSON.stringify(shown)})`
     }
-    case 'number': return `type number (${Object.is(value, -0) ? '-0' : String(value)})`
-    case 'bigint': return `type bigint (${value}n)`
-    case 'boolean': return `type boolean (${value})`
-    case 'symbol': return `type symbol (${String(value.description ?? '')})`
-    case 'function': return 'type function'
+    case 'number':
+      return `type number (${Object.is(value, -0) ? '-0' : String(value)})`
+    case 'bigint':
+      return `type bigint (${value}n)`
+    case 'boolean':
+      return `type boolean (${value})`
+    case 'symbol':
+      return `type symbol (${String(value.description ?? '')})`
+    case 'function':
+      return 'type function'
     default: {
       if (value === null) return 'null'
       // A Proxy's traps are user code (and a revoked one throws even in Array.isArray).
@@ -46,7 +52,10 @@ function ending(hint: string | undefined): string {
 }
 
 export function invalidType(name: string, expected: string, value: unknown, hint?: string): TypeError {
-  return argError(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}${ending(hint)}`), 'ERR_INVALID_ARG_TYPE')
+  return argError(
+    new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}${ending(hint)}`),
+    'ERR_INVALID_ARG_TYPE',
+  )
 }
 
 export function invalidValue(name: string, rule: string, value: unknown, hint?: string): TypeError {
@@ -60,22 +69,33 @@ export function invalidValue(name: string, rule: string, value: unknown, hint?: 
  */
 export function unknownProperty(name: string, key: string, known: readonly string[] | string, hint?: string): TypeError {
   if (typeof known === 'string') {
-    return argError(new TypeError(`The argument '${name}' may only have ${known}. Received the property ${quote(key)}${ending(hint)}`), 'ERR_INVALID_ARG_VALUE')
+    return argError(
+      new TypeError(`The argument '${name}' may only have ${known}. Received the property ${quote(key)}${ending(hint)}`),
+      'ERR_INVALID_ARG_VALUE',
+    )
   }
   const list = known.length === 1 ? quote(known[0]!) : `${known.slice(0, -1).map(quote).join(', ')} and ${quote(known[known.length - 1]!)}`
   const only = known.length === 1 ? 'the property' : 'the properties'
-  return argError(new TypeError(`The argument '${name}' may only have ${only} ${list}. Received the property ${quote(key)}${ending(hint)}`),
-    'ERR_INVALID_ARG_VALUE')
+  return argError(
+    new TypeError(`The argument '${name}' may only have ${only} ${list}. Received the property ${quote(key)}${ending(hint)}`),
+    'ERR_INVALID_ARG_VALUE',
+  )
 }
 
 export function outOfRange(name: string, range: string, value: unknown, hint?: string): RangeError {
   const shown = typeof value === 'number' || typeof value === 'bigint' ? String(value) : describe(value)
-  return argError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}${ending(hint)}`), 'ERR_OUT_OF_RANGE')
+  return argError(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}${ending(hint)}`),
+    'ERR_OUT_OF_RANGE',
+  )
 }
 
 /** outOfRange with what was received described in words ('a detached ArrayBuffer'). */
 export function outOfRangeAs(name: string, range: string, received: string, hint?: string): RangeError {
-  return argError(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${received}${ending(hint)}`), 'ERR_OUT_OF_RANGE')
+  return argError(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${received}${ending(hint)}`),
+    'ERR_OUT_OF_RANGE',
+  )
 }
 
 let errorMap: Map<number, [string, string]> | undefined
@@ -90,9 +110,14 @@ export function errnoName(errno: number): [code: string, description: string] {
   if (own !== undefined) return own
   // Bun has no util.getSystemErrorMap: there each errno is named from os.constants.errno (the
   // first name of a number, as Node's map has EAGAIN before EWOULDBLOCK).
-  errorMap ??= typeof getSystemErrorMap === 'function'
-    ? getSystemErrorMap()
-    : new Map(Object.entries(constants.errno).reverse().map(([name, value]) => [-value, [name, `errno ${value}`]]))
+  errorMap ??=
+    typeof getSystemErrorMap === 'function'
+      ? getSystemErrorMap()
+      : new Map(
+          Object.entries(constants.errno)
+            .reverse()
+            .map(([name, value]) => [-value, [name, `errno ${value}`]]),
+        )
   return errorMap.get(-positive) ?? [`E${positive}`, `unknown error ${positive}`]
 }
 

@@ -4,9 +4,22 @@
 import { readFileSync, readlinkSync } from 'node:fs'
 import { constants } from './constants'
 import {
-  NODE_DIR, capSysNiceHeld, containerRuntime, filterAnswer, hasCapSysNice, hasCapSysPtrace, kernelAtLeast, kernelRelease,
-  nodeDirectoryProblem, numaKernel, readOnlyMount, seccompFiltered, statusMemsAllowed, userNamespaceMap,
-  type Runtime, type Syscall,
+  NODE_DIR,
+  capSysNiceHeld,
+  containerRuntime,
+  filterAnswer,
+  hasCapSysNice,
+  hasCapSysPtrace,
+  kernelAtLeast,
+  kernelRelease,
+  nodeDirectoryProblem,
+  numaKernel,
+  readOnlyMount,
+  seccompFiltered,
+  statusMemsAllowed,
+  userNamespaceMap,
+  type Runtime,
+  type Syscall,
 } from './environment'
 import { EACCES, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, EROFS, ESRCH } from './errno'
 import { formatIdList, parseIdList } from './ids'
@@ -27,7 +40,12 @@ export interface HintContext {
 }
 
 const SYSCALLS: ReadonlySet<string> = new Set<Syscall>([
-  'get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node',
+  'get_mempolicy',
+  'set_mempolicy',
+  'mbind',
+  'move_pages',
+  'migrate_pages',
+  'set_mempolicy_home_node',
 ])
 
 /** The calls Docker's and containerd's default profiles allow only to a container with CAP_SYS_NICE. */
@@ -48,10 +66,14 @@ const is = (list: readonly number[]): string => (list.length > 1 ? 'are' : 'is')
 /** How to give the container CAP_SYS_NICE, in the form of the runtime it runs under. */
 function addCapability(runtime: Runtime | undefined): string {
   switch (runtime) {
-    case 'kubernetes': return 'add it to the container: securityContext.capabilities.add: ["SYS_NICE"]'
-    case 'docker': return 'start the container with docker run --cap-add SYS_NICE'
-    case 'podman': return 'start the container with podman run --cap-add SYS_NICE'
-    default: return 'start the container with --cap-add SYS_NICE (docker run, podman run) or, in Kubernetes, securityContext.capabilities.add: ["SYS_NICE"]'
+    case 'kubernetes':
+      return 'add it to the container: securityContext.capabilities.add: ["SYS_NICE"]'
+    case 'docker':
+      return 'start the container with docker run --cap-add SYS_NICE'
+    case 'podman':
+      return 'start the container with podman run --cap-add SYS_NICE'
+    default:
+      return 'start the container with --cap-add SYS_NICE (docker run, podman run) or, in Kubernetes, securityContext.capabilities.add: ["SYS_NICE"]'
   }
 }
 
@@ -59,10 +81,14 @@ function addCapability(runtime: Runtime | undefined): string {
 function customProfile(syscall: string, runtime: Runtime | undefined): string {
   const allowing = `a seccomp profile that allows ${syscall}`
   switch (runtime) {
-    case 'kubernetes': return `give the container ${allowing}: securityContext.seccompProfile: { type: Localhost, localhostProfile: <file on the node> }`
-    case 'docker': return `start the container with ${allowing}: docker run --security-opt seccomp=<file>`
-    case 'podman': return `start the container with ${allowing}: podman run --security-opt seccomp=<file>`
-    default: return `start the container with ${allowing}: --security-opt seccomp=<file> (docker run, podman run) or, in Kubernetes, securityContext.seccompProfile type Localhost`
+    case 'kubernetes':
+      return `give the container ${allowing}: securityContext.seccompProfile: { type: Localhost, localhostProfile: <file on the node> }`
+    case 'docker':
+      return `start the container with ${allowing}: docker run --security-opt seccomp=<file>`
+    case 'podman':
+      return `start the container with ${allowing}: podman run --security-opt seccomp=<file>`
+    default:
+      return `start the container with ${allowing}: --security-opt seccomp=<file> (docker run, podman run) or, in Kubernetes, securityContext.seccompProfile type Localhost`
   }
 }
 
@@ -181,9 +207,11 @@ function migrateHint(pid: number | undefined, destination: readonly number[] | u
     const uid = process.getuid?.()
     const otherUser = target !== undefined && uid !== undefined && target.uids.some((u) => u !== uid)
     if (readable === false) {
-      found.push(otherUser
-        ? `process ${pid} runs as uid ${target.uids.join('/')} and this process as uid ${uid}${hasCapSysPtrace() ? '' : ' without CAP_SYS_PTRACE'}, so it may not inspect it (reading /proc/${pid}/exe is refused too)`
-        : `this process may not inspect process ${pid} as ptrace's read mode requires: reading /proc/${pid}/exe is refused too${target !== undefined && uid !== undefined ? `, although both run as uid ${uid}` : ''} (a process with capabilities this one lacks, or one that is not dumpable, needs CAP_SYS_PTRACE)`)
+      found.push(
+        otherUser
+          ? `process ${pid} runs as uid ${target.uids.join('/')} and this process as uid ${uid}${hasCapSysPtrace() ? '' : ' without CAP_SYS_PTRACE'}, so it may not inspect it (reading /proc/${pid}/exe is refused too)`
+          : `this process may not inspect process ${pid} as ptrace's read mode requires: reading /proc/${pid}/exe is refused too${target !== undefined && uid !== undefined ? `, although both run as uid ${uid}` : ''} (a process with capabilities this one lacks, or one that is not dumpable, needs CAP_SYS_PTRACE)`,
+      )
     } else if (readable === true) {
       checked.push(`process ${pid} may be inspected (its /proc/${pid}/exe can be read)`)
     }
@@ -192,7 +220,9 @@ function migrateHint(pid: number | undefined, destination: readonly number[] | u
   if (destination !== undefined && mems !== undefined) {
     const outside = destination.filter((n) => !mems!.includes(n))
     if (outside.length > 0 && !hasCapSysNice()) {
-      found.push(`destination node ${nodes(outside)} ${is(outside)} outside ${whose} cpuset (Mems_allowed_list: ${nodes(mems)}), which only CAP_SYS_NICE allows`)
+      found.push(
+        `destination node ${nodes(outside)} ${is(outside)} outside ${whose} cpuset (Mems_allowed_list: ${nodes(mems)}), which only CAP_SYS_NICE allows`,
+      )
     } else if (outside.length === 0) {
       checked.push(`the destination nodes lie within ${whose} cpuset (${nodes(mems)})`)
     }
@@ -225,7 +255,9 @@ function nodesHint(list: readonly number[], allowed: number[] | undefined): stri
   if (offline.length > 0) parts.push(`node ${formatIdList(offline)} ${is(offline)} offline`)
   if (memoryless.length > 0) parts.push(`node ${formatIdList(memoryless)} ${memoryless.length > 1 ? 'have' : 'has'} no memory`)
   if (outside.length > 0) {
-    parts.push(`node ${formatIdList(outside)} ${is(outside)} outside this thread's allowed nodes (cpuset.mems): ${formatIdList(allowed ?? [])}`)
+    parts.push(
+      `node ${formatIdList(outside)} ${is(outside)} outside this thread's allowed nodes (cpuset.mems): ${formatIdList(allowed ?? [])}`,
+    )
   }
   if (parts.length > 0) {
     const usable = withMemory.filter((n) => allowed === undefined || allowed.includes(n))
@@ -267,12 +299,16 @@ export function hintFor(errno: number, syscall: string, context: HintContext = {
       if (syscall === 'move_pages' && context.nodes !== undefined) {
         const allowed = context.allowed?.()
         const outside = allowed === undefined ? [] : context.nodes.filter((n) => !allowed.includes(n))
-        if (outside.length > 0) return `node ${formatIdList(outside)} ${is(outside)} outside this process's allowed nodes (cpuset.mems): ${nodes(allowed!)}`
+        if (outside.length > 0)
+          return `node ${formatIdList(outside)} ${is(outside)} outside this process's allowed nodes (cpuset.mems): ${nodes(allowed!)}`
       }
       return undefined
     case ENODEV:
       if (syscall === 'move_pages' && context.nodes !== undefined) {
-        return nodesHint(context.nodes, context.allowed?.()) ?? `the kernel has no memory on node ${formatIdList(context.nodes)} to move pages to`
+        return (
+          nodesHint(context.nodes, context.allowed?.()) ??
+          `the kernel has no memory on node ${formatIdList(context.nodes)} to move pages to`
+        )
       }
       if (syscall === 'write' && context.path !== undefined && /auto/.test(context.path)) {
         return 'the kernel has no memory bandwidth data (ACPI HMAT or CXL CDAT) to derive weights from: set them with setInterleaveWeights()'

@@ -226,10 +226,11 @@ export function usableBandwidth(access: Access | undefined): number {
 /** ENODEV, as the kernel answers a request for automatic weights without bandwidth data. */
 export function noBandwidth(nodes: readonly number[], root: string = SYSFS.node): MempolicyError {
   const path = nodes.length === 0 ? `${root}/has_memory` : `${root}/node${nodes[0]}/access1/initiators/read_bandwidth`
-  const hint = nodes.length === 0
-    ? `${path} cannot be read, so no node with memory is known`
-    : `the kernel publishes no memory bandwidth for node ${formatIdList(nodes)} (${path} and access0 are absent or 0): ` +
-      `the firmware has no ACPI HMAT ${nodes.length > 1 ? 'entries for them' : 'entry for it'} and no CXL CDAT reached the kernel`
+  const hint =
+    nodes.length === 0
+      ? `${path} cannot be read, so no node with memory is known`
+      : `the kernel publishes no memory bandwidth for node ${formatIdList(nodes)} (${path} and access0 are absent or 0): ` +
+        `the firmware has no ACPI HMAT ${nodes.length > 1 ? 'entries for them' : 'entry for it'} and no CXL CDAT reached the kernel`
   const error = new MempolicyError(-ENODEV, 'open', hint)
   Object.defineProperty(error, 'path', { value: path, enumerable: true })
   return error

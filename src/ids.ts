@@ -31,8 +31,17 @@ export const CPU_IDS: IdKind = Object.freeze({ noun: 'CPU', max: MAX_CPU_ID })
 function isSpace(c: number): boolean {
   if (c <= 32) return c === 32 || (c >= 9 && c <= 13)
   if (c < 160) return false
-  return c === 160 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
-    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  return (
+    c === 160 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  )
 }
 
 /** Whether text[i..] is "all" followed only by spaces. */
@@ -43,7 +52,11 @@ function isAll(text: string, i: number, n: number): boolean {
 }
 
 function unexpected(text: string, name: string, i: number, kind: IdKind): TypeError {
-  return invalidValue(name, `must be a ${kind.noun} list such as "0-3,7" (unexpected ${i < text.length ? JSON.stringify(text[i]) : 'end'} at ${i})`, text)
+  return invalidValue(
+    name,
+    `must be a ${kind.noun} list such as "0-3,7" (unexpected ${i < text.length ? JSON.stringify(text[i]) : 'end'} at ${i})`,
+    text,
+  )
 }
 
 function beyond(text: string, name: string, kind: IdKind): RangeError {
@@ -245,8 +258,13 @@ export function formatIdList(nodes: Iterable<number>, name = 'nodes', kind: IdKi
   if (typeof method !== 'function') throw invalidType(name, expected, nodes)
   const runs = new Runs(kind.max)
   let index = 0
-  if (method === ARRAY_VALUES && ARRAY_ITERATOR.next === ARRAY_ITERATOR_NEXT && ARRAY_ITERATOR.return === undefined &&
-      !types.isProxy(nodes) && Array.isArray(nodes)) {
+  if (
+    method === ARRAY_VALUES &&
+    ARRAY_ITERATOR.next === ARRAY_ITERATOR_NEXT &&
+    ARRAY_ITERATOR.return === undefined &&
+    !types.isProxy(nodes) &&
+    Array.isArray(nodes)
+  ) {
     // An array with the built-in iterator: the same reads it would make (length before each element),
     // without an iterator object and a result object per element.
     // While the ids ascend, the current run is kept in `first`..`last` and stored when a gap ends it;

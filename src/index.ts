@@ -12,8 +12,21 @@ export type { Nodes, Policy, PolicyInfo } from './policy'
 export type { NodeInfo, Topology } from './topology'
 export type { OciMemoryPolicy } from './oci'
 export {
-  alloc, getMempolicy, isSupported, mbind, memsAllowed, nodeOf, pageSize, parseNodes, policyOf, setHomeNode, setMempolicy,
-  type AllocOptions, type MbindOptions, type Memory, type Span,
+  alloc,
+  getMempolicy,
+  isSupported,
+  mbind,
+  memsAllowed,
+  nodeOf,
+  pageSize,
+  parseNodes,
+  policyOf,
+  setHomeNode,
+  setMempolicy,
+  type AllocOptions,
+  type MbindOptions,
+  type Memory,
+  type Span,
 } from './mempolicy'
 export { mbindAsync } from './mempolicy'
 export type { SetMempolicyOptions } from './mempolicy'
@@ -48,6 +61,13 @@ export function topology(): Topology {
   return readTopology()
 }
 export {
-  currentCpu, getCpuAffinity, runOnNodes, setCpuAffinity,
-  type CpuAffinityOptions, type Cpus, type FailedAffinityThread, type ProcessAffinityError, type ProcessAffinityResult,
+  currentCpu,
+  getCpuAffinity,
+  runOnNodes,
+  setCpuAffinity,
+  type CpuAffinityOptions,
+  type Cpus,
+  type FailedAffinityThread,
+  type ProcessAffinityError,
+  type ProcessAffinityResult,
 } from './cpu'

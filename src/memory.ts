@@ -23,8 +23,10 @@ const arrayBufferResizable = getter(ArrayBuffer.prototype, 'resizable')
 /** The buffer under memory, and where memory starts in it (0 for a buffer itself). */
 function under(memory: NativeMemory): { buffer: ArrayBufferLike; offset: number } {
   try {
-    if (types.isTypedArray(memory)) return { buffer: apply(typedArrayBuffer, memory, []) as ArrayBufferLike, offset: apply(typedArrayByteOffset, memory, []) as number }
-    if (types.isDataView(memory)) return { buffer: apply(dataViewBuffer, memory, []) as ArrayBufferLike, offset: apply(dataViewByteOffset, memory, []) as number }
+    if (types.isTypedArray(memory))
+      return { buffer: apply(typedArrayBuffer, memory, []) as ArrayBufferLike, offset: apply(typedArrayByteOffset, memory, []) as number }
+    if (types.isDataView(memory))
+      return { buffer: apply(dataViewBuffer, memory, []) as ArrayBufferLike, offset: apply(dataViewByteOffset, memory, []) as number }
   } catch {
     // A DataView outside its (resized or detached) buffer has no offset.
     return { buffer: apply(dataViewBuffer, memory, []) as ArrayBufferLike, offset: 0 }
@@ -95,23 +97,42 @@ export function noWholePage(memory: NativeMemory, native: NativeBinding, page: n
   const { buffer } = under(memory)
   const fresh = `For memory of its own, page-aligned, use alloc(byteLength)`
   if (length === 0 && isDetached(buffer)) {
-    return outOfRangeAs('memory', `memory that is not detached: ${call} ${acts}`, 'a detached ArrayBuffer',
-      `Its ArrayBuffer was transferred (postMessage, structuredClone or transfer()) and has no bytes here any more: use it where it was transferred to. ${fresh}`)
+    return outOfRangeAs(
+      'memory',
+      `memory that is not detached: ${call} ${acts}`,
+      'a detached ArrayBuffer',
+      `Its ArrayBuffer was transferred (postMessage, structuredClone or transfer()) and has no bytes here any more: use it where it was transferred to. ${fresh}`,
+    )
   }
   if (length === 0) {
-    const resized = isResizable(buffer) ? ` (or a view its resizable ArrayBuffer, now ${byteLengthOf(buffer)} bytes, no longer reaches)` : ''
-    return outOfRange('memory.byteLength', `at least one page (${page} bytes): ${call} ${acts}`, 0, `The memory is empty${resized}. ${fresh}`)
+    const resized = isResizable(buffer)
+      ? ` (or a view its resizable ArrayBuffer, now ${byteLengthOf(buffer)} bytes, no longer reaches)`
+      : ''
+    return outOfRange(
+      'memory.byteLength',
+      `at least one page (${page} bytes): ${call} ${acts}`,
+      0,
+      `The memory is empty${resized}. ${fresh}`,
+    )
   }
   if (length < page) {
-    return outOfRange('memory.byteLength', `at least one page (${page} bytes): ${call} ${acts}`, length,
-      `Memory smaller than a page never holds a whole one. ${fresh}`)
+    return outOfRange(
+      'memory.byteLength',
+      `at least one page (${page} bytes): ${call} ${acts}`,
+      length,
+      `Memory smaller than a page never holds a whole one. ${fresh}`,
+    )
   }
   const start = pageOffset(memory, native, page)
   const need = start === undefined ? 2 * page - 1 : page - start + page
-  const where = start === undefined
-    ? 'does not start on a page boundary (memory from new ArrayBuffer(), Buffer or a typed array is placed by the allocator, not page-aligned)'
-    : `starts ${start} bytes past a page boundary, so its first whole page would end ${need} bytes in`
-  return outOfRangeAs('memory', `page-aligned memory holding at least one whole page (${page} bytes): ${call} ${acts}`,
+  const where =
+    start === undefined
+      ? 'does not start on a page boundary (memory from new ArrayBuffer(), Buffer or a typed array is placed by the allocator, not page-aligned)'
+      : `starts ${start} bytes past a page boundary, so its first whole page would end ${need} bytes in`
+  return outOfRangeAs(
+    'memory',
+    `page-aligned memory holding at least one whole page (${page} bytes): ${call} ${acts}`,
     `${length} bytes that hold no whole page`,
-    `The memory ${where}. ${fresh}, or pass at least ${need} bytes from the same start`)
+    `The memory ${where}. ${fresh}, or pass at least ${need} bytes from the same start`,
+  )
 }

@@ -167,7 +167,8 @@ export function nativeMemory(memory: unknown, name = 'memory'): NativeMemory {
 function mapLimitError(syscall: string, refused: boolean): MempolicyError | undefined {
   const [count, limit, allowed] = binding().mappings()
   if (!refused && count < allowed) return undefined
-  const hint = `this process has ${count} memory mappings and vm.max_map_count is ${limit}; mempolicy leaves the last ` +
+  const hint =
+    `this process has ${count} memory mappings and vm.max_map_count is ${limit}; mempolicy leaves the last ` +
     `${limit - allowed} for V8 and the C library, so no new mapping${refused ? ' was made' : ''}. Every alloc() buffer and every ` +
     'mbind() on part of a mapping with a policy of its own is one more: let some be collected, bind larger ranges, or raise ' +
     `the limit (sysctl -w vm.max_map_count=${Math.max(262144, limit * 4)}; as root)`
@@ -185,7 +186,8 @@ function failRange(native: NativeBinding, rc: number, syscall: string, context?:
 
 /** What mbind, policyOf and setHomeNode say about memory with no whole page inside. */
 function noWholePage(memory: NativeMemory, call: 'mbind' | 'mbindAsync' | 'policyOf' | 'setHomeNode'): RangeError {
-  const acts = call === 'policyOf' ? 'reads the policy of the first whole page inside the memory' : 'acts only on the whole pages inside the memory'
+  const acts =
+    call === 'policyOf' ? 'reads the policy of the first whole page inside the memory' : 'acts only on the whole pages inside the memory'
   return describeNoWholePage(memory, binding(), pageSize, call, acts)
 }
 
@@ -198,23 +200,45 @@ export interface SetMempolicyOptions {
 }
 
 const SCOPE_KEYS = knownKeys(['scope'], {
-  process: 'scope', thread: 'scope', wholeprocess: 'scope', allthreads: 'scope', global: 'scope', processwide: 'scope', threads: 'scope',
+  process: 'scope',
+  thread: 'scope',
+  wholeprocess: 'scope',
+  allthreads: 'scope',
+  global: 'scope',
+  processwide: 'scope',
+  threads: 'scope',
 })
 const SCOPES = ['thread', 'process']
 const SCOPE_ALIASES = new Map([
-  ['all', 'process'], ['allthreads', 'process'], ['global', 'process'], ['wholeprocess', 'process'], ['processwide', 'process'], ['proc', 'process'],
-  ['self', 'thread'], ['current', 'thread'], ['calling', 'thread'], ['task', 'thread'], ['local', 'thread'],
+  ['all', 'process'],
+  ['allthreads', 'process'],
+  ['global', 'process'],
+  ['wholeprocess', 'process'],
+  ['processwide', 'process'],
+  ['proc', 'process'],
+  ['self', 'thread'],
+  ['current', 'thread'],
+  ['calling', 'thread'],
+  ['task', 'thread'],
+  ['local', 'thread'],
 ])
 
 function readScope(options: unknown): 'thread' | 'process' {
   if (options === null || typeof options !== 'object') {
-    const hint = typeof options === 'string' ? didYouMean(`{ scope: ${quote(closest(options, SCOPES, SCOPE_ALIASES) ?? options)} }`) : undefined
+    const hint =
+      typeof options === 'string' ? didYouMean(`{ scope: ${quote(closest(options, SCOPES, SCOPE_ALIASES) ?? options)} }`) : undefined
     throw invalidType('options', "an object such as { scope: 'process' }", options, hint)
   }
   const { scope } = readProps(options, ['scope'], 'options')
   checkKeys(options, SCOPE_KEYS, 'options')
   if (scope === undefined || scope === 'thread' || scope === 'process') return scope ?? 'thread'
-  if (typeof scope !== 'string') throw invalidType('options.scope', 'of type string', scope, typeof scope === 'boolean' ? "Write scope: 'process' or scope: 'thread'" : undefined)
+  if (typeof scope !== 'string')
+    throw invalidType(
+      'options.scope',
+      'of type string',
+      scope,
+      typeof scope === 'boolean' ? "Write scope: 'process' or scope: 'thread'" : undefined,
+    )
   throw invalidValue('options.scope', "must be 'thread' or 'process'", scope, didYouMean(closest(scope, SCOPES, SCOPE_ALIASES)))
 }
 
@@ -232,9 +256,10 @@ export function setMempolicy(policy: Policy, options?: SetMempolicyOptions): Pro
   const wholeProcess = options !== undefined && readScope(options) === 'process'
   const wide = fillFor(encoded)
   if (wholeProcess) return setProcessPolicy(native, encoded, wide?.mask ?? mask(), wide?.maxnode ?? maxnodeIn(), fail)
-  const rc = wide === undefined
-    ? native.setMempolicy(encoded.value, maskBuffer(), maxnodeIn())
-    : native.setMempolicy(encoded.value, wide.mask, wide.maxnode)
+  const rc =
+    wide === undefined
+      ? native.setMempolicy(encoded.value, maskBuffer(), maxnodeIn())
+      : native.setMempolicy(encoded.value, wide.mask, wide.maxnode)
   if (rc !== 0) fail(rc, 'set_mempolicy', { policy: encoded })
   return undefined
 }
@@ -276,15 +301,26 @@ export function interleaveNext(): number | undefined {
 }
 
 const MBIND_KEYS = knownKeys(['strict', 'move', 'moveAll'], {
-  mpolmfstrict: 'strict', mpolmfmove: 'move', mpolmfmoveall: 'moveAll', moveshared: 'moveAll', all: 'moveAll', migrate: 'move',
-  movepages: 'move', force: 'moveAll', mode: 'move',
+  mpolmfstrict: 'strict',
+  mpolmfmove: 'move',
+  mpolmfmoveall: 'moveAll',
+  moveshared: 'moveAll',
+  all: 'moveAll',
+  migrate: 'move',
+  movepages: 'move',
+  force: 'moveAll',
+  mode: 'move',
 })
 
 function readOptions(options: unknown): number {
   if (options === undefined) return 0
   if (options === null || typeof options !== 'object') {
-    throw invalidType('options', 'an object such as { move: true }', options,
-      typeof options === 'number' ? 'MPOL_MF_* numbers are not taken here: write { strict, move, moveAll } as booleans' : undefined)
+    throw invalidType(
+      'options',
+      'an object such as { move: true }',
+      options,
+      typeof options === 'number' ? 'MPOL_MF_* numbers are not taken here: write { strict, move, moveAll } as booleans' : undefined,
+    )
   }
   // Each property read once, in this order, as args.readProps reads them (without its record object).
   let strict: unknown
@@ -316,7 +352,6 @@ function readOptions(options: unknown): number {
   }
   return flags
 }
-
 
 /** mbind and mbindAsync, before the native call: one validation and encoding, the nodemask filled. */
 interface MbindCall {
@@ -352,9 +387,10 @@ function mbindResult(native: NativeBinding, call: MbindCall, rc: number, name: '
 export function mbind(memory: Memory, policy: Policy, options?: MbindOptions): Span {
   const native = binding()
   const call = prepareMbind(memory, policy, options)
-  const rc = call.wide === undefined
-    ? native.mbind(call.target, call.encoded.value, maskBuffer(), maxnodeIn(), call.flags)
-    : native.mbind(call.target, call.encoded.value, call.wide.mask, call.wide.maxnode, call.flags)
+  const rc =
+    call.wide === undefined
+      ? native.mbind(call.target, call.encoded.value, maskBuffer(), maxnodeIn(), call.flags)
+      : native.mbind(call.target, call.encoded.value, call.wide.mask, call.wide.maxnode, call.flags)
   return mbindResult(native, call, rc, 'mbind')
 }
 
@@ -369,7 +405,13 @@ export async function mbindAsync(memory: Memory, policy: Policy, options?: Mbind
   const native = binding()
   const call = prepareMbind(memory, policy, options)
   // The native call copies the scratch nodemask before it returns, so the next call may reuse it.
-  const rc = await native.mbindAsync(call.target, call.encoded.value, call.wide?.mask ?? mask(), call.wide?.maxnode ?? maxnodeIn(), call.flags)
+  const rc = await native.mbindAsync(
+    call.target,
+    call.encoded.value,
+    call.wide?.mask ?? mask(),
+    call.wide?.maxnode ?? maxnodeIn(),
+    call.flags,
+  )
   return mbindResult(native, call, rc, 'mbindAsync')
 }
 
@@ -396,9 +438,11 @@ export function nodeOf(memory: Memory, byteOffset = 0): number {
   if (typeof byteOffset !== 'number') throw invalidType('byteOffset', 'of type number', byteOffset)
   const byteLength = byteLengthOf(target)
   if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= byteLength) {
-    throw outOfRange('byteOffset', byteLength === 0
-      ? 'inside the memory, which is empty'
-      : `an integer from 0 to ${byteLength - 1}`, byteOffset)
+    throw outOfRange(
+      'byteOffset',
+      byteLength === 0 ? 'inside the memory, which is empty' : `an integer from 0 to ${byteLength - 1}`,
+      byteOffset,
+    )
   }
   const rc = native.nodeOf(target, byteOffset)
   if (rc < 0) fail(rc, 'get_mempolicy')
@@ -418,22 +462,39 @@ export function setHomeNode(memory: Memory, node: number): void {
 }
 
 const ALLOC_KEYS = knownKeys(['hugePages'], {
-  huge: 'hugePages', hugepage: 'hugePages', thp: 'hugePages', transparenthugepages: 'hugePages', transparenthugepage: 'hugePages',
-  madvise: 'hugePages', hugetlb: 'hugePages', largepages: 'hugePages', largepage: 'hugePages',
+  huge: 'hugePages',
+  hugepage: 'hugePages',
+  thp: 'hugePages',
+  transparenthugepages: 'hugePages',
+  transparenthugepage: 'hugePages',
+  madvise: 'hugePages',
+  hugetlb: 'hugePages',
+  largepages: 'hugePages',
+  largepage: 'hugePages',
 })
 
 /** alloc's options: -1 (leave transparent huge pages to the system), 0 (refuse them) or 1 (ask for them). */
 function readAllocOptions(options: unknown): number {
   if (options === undefined) return -1
   if (options === null || typeof options !== 'object') {
-    throw invalidType('options', 'an object such as { hugePages: true }', options,
-      typeof options === 'boolean' ? `Write { hugePages: ${options} }` : undefined)
+    throw invalidType(
+      'options',
+      'an object such as { hugePages: true }',
+      options,
+      typeof options === 'boolean' ? `Write { hugePages: ${options} }` : undefined,
+    )
   }
   const { hugePages } = readProps(options, ['hugePages'], 'options')
   checkKeys(options, ALLOC_KEYS, 'options')
   if (hugePages !== undefined && typeof hugePages !== 'boolean') {
-    throw invalidType('options.hugePages', 'of type boolean', hugePages,
-      typeof hugePages === 'string' ? "true asks for transparent huge pages (madvise), false refuses them; leave it out for the system's setting" : undefined)
+    throw invalidType(
+      'options.hugePages',
+      'of type boolean',
+      hugePages,
+      typeof hugePages === 'string'
+        ? "true asks for transparent huge pages (madvise), false refuses them; leave it out for the system's setting"
+        : undefined,
+    )
   }
   return hugePages === undefined ? -1 : hugePages ? 1 : 0
 }
@@ -461,18 +522,25 @@ export function alloc(byteLength: number, policy?: Policy, options?: AllocOption
   // The returned Uint8Array can be no longer than this Node.js allows (buffer.constants.MAX_LENGTH:
   // 4 GiB on Node 20, 2 ** 53 - 1 on Node 22 and later, where mmap sets the real limit).
   if (!Number.isSafeInteger(byteLength) || byteLength < 1 || byteLength > bufferConstants.MAX_LENGTH) {
-    throw outOfRange('byteLength', `an integer from 1 to ${bufferConstants.MAX_LENGTH} (the longest Uint8Array this Node.js ${process.version} allows)`, byteLength,
+    throw outOfRange(
+      'byteLength',
+      `an integer from 1 to ${bufferConstants.MAX_LENGTH} (the longest Uint8Array this Node.js ${process.version} allows)`,
+      byteLength,
       Number.isSafeInteger(byteLength) && byteLength > bufferConstants.MAX_LENGTH
         ? 'Node.js 22 and later allow longer ones; here, split the memory over several alloc() calls'
-        : byteLength === 0 ? 'There is no empty mapping: ask for at least one byte (a whole page is mapped)' : undefined)
+        : byteLength === 0
+          ? 'There is no empty mapping: ask for at least one byte (a whole page is mapped)'
+          : undefined,
+    )
   }
   const encoded = policy === undefined ? undefined : encode(policy, 'policy')
   const huge = readAllocOptions(options)
   mask()
   const wide = encoded === undefined ? undefined : fillFor(encoded)
-  const result = wide === undefined
-    ? native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
-    : native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded!.value, wide.mask, wide.maxnode)
+  const result =
+    wide === undefined
+      ? native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded?.value ?? -1, maskBuffer(), maxnodeIn())
+      : native.alloc(byteLength, huge === 1 ? pmdSize() : 0, huge, encoded!.value, wide.mask, wide.maxnode)
   if (!(result instanceof ArrayBuffer)) failRange(native, result.errno, result.syscall, { policy: encoded })
   remember(result, () => {
     const probe = native.alloc(1, 0, -1, -1, null, 0)
@@ -480,7 +548,6 @@ export function alloc(byteLength: number, policy?: Policy, options?: AllocOption
   })
   return new Uint8Array(result)
 }
-
 
 /** "all" for parseNodes: the nodes with memory this thread may use. */
 export function parseNodes(text: string): number[] {

@@ -32,7 +32,8 @@ const KEYS = ['mode', 'nodes', 'flags']
 function misspelled(value: object, wanted: string): string {
   try {
     for (const key in value) {
-      if (!KEYS.includes(key) && closest(key, KEYS) === wanted) return `. The property ${quote(key)} is not in the spec: did you mean '${wanted}'?`
+      if (!KEYS.includes(key) && closest(key, KEYS) === wanted)
+        return `. The property ${quote(key)} is not in the spec: did you mean '${wanted}'?`
     }
   } catch {
     // A hint only: a Proxy that throws here has no hint.
@@ -78,16 +79,27 @@ export function fromOci(value: unknown): Policy {
   }
   const { mode: rawMode, nodes: rawNodes, flags: rawFlags } = readProps(value, ['mode', 'nodes', 'flags'], 'value')
   if (typeof rawMode !== 'string') {
-    throw invalidType('value.mode', 'of type string', rawMode, rawMode === undefined ? `The spec requires a mode, such as 'MPOL_BIND'${misspelled(value, 'mode')}` : undefined)
+    throw invalidType(
+      'value.mode',
+      'of type string',
+      rawMode,
+      rawMode === undefined ? `The spec requires a mode, such as 'MPOL_BIND'${misspelled(value, 'mode')}` : undefined,
+    )
   }
   const mode = OCI_MODES.get(rawMode)
   if (mode === undefined) throw invalidValue('value.mode', `must be one of ${MODE_NAMES.join(', ')}`, rawMode, modeHint(rawMode))
-  if (rawNodes !== undefined && typeof rawNodes !== 'string') throw invalidType('value.nodes', 'of type string', rawNodes, nodesHint(rawNodes))
+  if (rawNodes !== undefined && typeof rawNodes !== 'string')
+    throw invalidType('value.nodes', 'of type string', rawNodes, nodesHint(rawNodes))
   let flags: ModeFlag[] = []
   let bits = 0
   if (rawFlags !== undefined) {
     if (!isArray(rawFlags)) {
-      throw invalidType('value.flags', 'an array of strings', rawFlags, typeof rawFlags === 'string' ? `Write flags: [${quote(rawFlags)}]` : undefined)
+      throw invalidType(
+        'value.flags',
+        'an array of strings',
+        rawFlags,
+        typeof rawFlags === 'string' ? `Write flags: [${quote(rawFlags)}]` : undefined,
+      )
     }
     // Element by element into a plain array: no species constructor or Proxy trap is asked again.
     forEachElement(rawFlags, 'value.flags', (flag, k) => {
@@ -99,27 +111,44 @@ export function fromOci(value: unknown): Policy {
     flags = FLAGS.filter(([, bit]) => (bits & bit) !== 0).map(([f]) => f)
   }
   // The spec's syntax: numbers and ranges. "all" would name this machine's nodes.
-  const nodes = rawNodes === undefined ? [] : parseIdList(rawNodes, 'value.nodes', () => {
-    throw invalidValue('value.nodes', "must list node ids, such as '0-3,7': 'all' is not in the runtime spec", rawNodes)
-  })
+  const nodes =
+    rawNodes === undefined
+      ? []
+      : parseIdList(rawNodes, 'value.nodes', () => {
+          throw invalidValue('value.nodes', "must list node ids, such as '0-3,7': 'all' is not in the runtime spec", rawNodes)
+        })
   const ociMode = rawMode
   const usesIds = (bits & (constants.MPOL_F_STATIC_NODES | constants.MPOL_F_RELATIVE_NODES)) !== 0
   switch (mode) {
     case 'default':
     case 'local':
-      if (nodes.length > 0) throw invalidValue('value.nodes', `must be empty for ${ociMode}`, rawNodes, `Drop nodes, or use MPOL_BIND or MPOL_PREFERRED to name them`)
+      if (nodes.length > 0)
+        throw invalidValue(
+          'value.nodes',
+          `must be empty for ${ociMode}`,
+          rawNodes,
+          `Drop nodes, or use MPOL_BIND or MPOL_PREFERRED to name them`,
+        )
       if (flags.length > 0) throw invalidValue('value.flags', `must be empty for ${ociMode}`, rawFlags)
       break
     case 'preferred':
       if (nodes.length === 0 && usesIds) {
-        throw invalidValue('value.flags', `must not hold MPOL_F_STATIC_NODES or MPOL_F_RELATIVE_NODES for ${ociMode} without nodes`, rawFlags,
-          `Name the preferred node in nodes, or drop the flag${misspelled(value, 'nodes')}`)
+        throw invalidValue(
+          'value.flags',
+          `must not hold MPOL_F_STATIC_NODES or MPOL_F_RELATIVE_NODES for ${ociMode} without nodes`,
+          rawFlags,
+          `Name the preferred node in nodes, or drop the flag${misspelled(value, 'nodes')}`,
+        )
       }
       break
     default:
       if (nodes.length === 0) {
-        throw invalidValue('value.nodes', `must name at least one node for ${ociMode}`, rawNodes,
-          `Add nodes, e.g. { mode: '${ociMode}', nodes: '0-3' }${misspelled(value, 'nodes')}`)
+        throw invalidValue(
+          'value.nodes',
+          `must name at least one node for ${ociMode}`,
+          rawNodes,
+          `Add nodes, e.g. { mode: '${ociMode}', nodes: '0-3' }${misspelled(value, 'nodes')}`,
+        )
       }
   }
   if ((bits & constants.MPOL_F_STATIC_NODES) !== 0 && (bits & constants.MPOL_F_RELATIVE_NODES) !== 0) {

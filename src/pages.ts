@@ -42,13 +42,23 @@ export function pageNodes(memory: Memory): Int32Array {
 }
 
 const MOVE_KEYS = knownKeys(['all'], {
-  moveall: 'all', mpolmfmoveall: 'all', shared: 'all', moveshared: 'all', force: 'all', allpages: 'all',
+  moveall: 'all',
+  mpolmfmoveall: 'all',
+  shared: 'all',
+  moveshared: 'all',
+  force: 'all',
+  allpages: 'all',
 })
 
 function readMoveOptions(options: unknown): number {
   if (options === undefined) return constants.MPOL_MF_MOVE
   if (options === null || typeof options !== 'object') {
-    throw invalidType('options', 'an object such as { all: true }', options, typeof options === 'boolean' ? `Write { all: ${options} }` : undefined)
+    throw invalidType(
+      'options',
+      'an object such as { all: true }',
+      options,
+      typeof options === 'boolean' ? `Write { all: ${options} }` : undefined,
+    )
   }
   const { all } = readProps(options, ['all'], 'options')
   checkKeys(options, MOVE_KEYS, 'options')

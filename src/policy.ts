@@ -49,14 +49,22 @@ export interface Encoded {
 /** The kernel's value of a mode name (its index in MODES), or undefined. A switch: cheaper than a lookup in a Map or a dictionary-mode object. */
 function modeValueOf(mode: string): number | undefined {
   switch (mode) {
-    case 'default': return constants.MPOL_DEFAULT
-    case 'preferred': return constants.MPOL_PREFERRED
-    case 'bind': return constants.MPOL_BIND
-    case 'interleave': return constants.MPOL_INTERLEAVE
-    case 'local': return constants.MPOL_LOCAL
-    case 'preferred-many': return constants.MPOL_PREFERRED_MANY
-    case 'weighted-interleave': return constants.MPOL_WEIGHTED_INTERLEAVE
-    default: return undefined
+    case 'default':
+      return constants.MPOL_DEFAULT
+    case 'preferred':
+      return constants.MPOL_PREFERRED
+    case 'bind':
+      return constants.MPOL_BIND
+    case 'interleave':
+      return constants.MPOL_INTERLEAVE
+    case 'local':
+      return constants.MPOL_LOCAL
+    case 'preferred-many':
+      return constants.MPOL_PREFERRED_MANY
+    case 'weighted-interleave':
+      return constants.MPOL_WEIGHTED_INTERLEAVE
+    default:
+      return undefined
   }
 }
 
@@ -107,9 +115,10 @@ function possibleBound(): NodeBound {
   return {
     highest,
     why: ' (the highest possible node on this machine)',
-    hint: wide > highest
-      ? `Ids up to ${wide} (the kernel's node mask) are accepted with flags: ['static-nodes'] or ['relative-nodes'], which name nodes that need not exist here`
-      : undefined,
+    hint:
+      wide > highest
+        ? `Ids up to ${wide} (the kernel's node mask) are accepted with flags: ['static-nodes'] or ['relative-nodes'], which name nodes that need not exist here`
+        : undefined,
   }
 }
 
@@ -118,7 +127,7 @@ let flagged: NodeBound | undefined
 
 /** The bound with 'static-nodes' or 'relative-nodes': the kernel's nodemask width. */
 function flaggedBound(): NodeBound {
-  return flagged ??= { highest: nodemaskWidth() - 1, why: ' (the kernel\'s node mask, MAX_NUMNODES, has that many bits and no more)' }
+  return (flagged ??= { highest: nodemaskWidth() - 1, why: " (the kernel's node mask, MAX_NUMNODES, has that many bits and no more)" })
 }
 
 /** Syntax only, for policies written for another machine (fromOci, toOci): the package's list bound. */
@@ -131,7 +140,9 @@ function beyond(name: string, id: unknown, bound: NodeBound): RangeError {
 function checkId(id: unknown, name: string, bound: NodeBound): asserts id is number {
   if (typeof id !== 'number') throw invalidType(name, 'of type number', id)
   if (!Number.isInteger(id) || id < 0 || id > bound.highest) {
-    throw Number.isInteger(id) && id > bound.highest ? beyond(name, id, bound) : outOfRange(name, `an integer from 0 to ${bound.highest}${bound.why}`, id)
+    throw Number.isInteger(id) && id > bound.highest
+      ? beyond(name, id, bound)
+      : outOfRange(name, `an integer from 0 to ${bound.highest}${bound.why}`, id)
   }
 }
 
@@ -144,8 +155,12 @@ let lastHighest = -1
 /** "all" where a portable policy is read: it names this machine's nodes. */
 function noAll(name: string, text: string): () => number[] {
   return () => {
-    throw invalidValue(name, "must list node ids: 'all' means this machine's nodes, and a portable policy names its own", text,
-      "For this machine's nodes, use parseNodes('all')")
+    throw invalidValue(
+      name,
+      "must list node ids: 'all' means this machine's nodes, and a portable policy names its own",
+      text,
+      "For this machine's nodes, use parseNodes('all')",
+    )
   }
 }
 
@@ -154,7 +169,12 @@ function noAll(name: string, text: string): () => number[] {
  * highest id allowed (default: this machine's highest possible node); `all` supplies "all", which
  * a portable read (bound PORTABLE) refuses.
  */
-export function readNodes(value: unknown, name: string, all: AllNodes, bound: NodeBound = possible ??= possibleBound()): readonly number[] {
+export function readNodes(
+  value: unknown,
+  name: string,
+  all: AllNodes,
+  bound: NodeBound = (possible ??= possibleBound()),
+): readonly number[] {
   if (value === undefined) return []
   const highest = bound.highest
   if (typeof value === 'number') {
@@ -164,10 +184,16 @@ export function readNodes(value: unknown, name: string, all: AllNodes, bound: No
   if (typeof value === 'string') {
     if (value === lastText && lastHighest <= highest) return lastNodes
     let dynamic = false
-    const nodes = parseIdList(value, name, bound === PORTABLE ? noAll(name, value) : () => {
-      dynamic = true
-      return all()
-    })
+    const nodes = parseIdList(
+      value,
+      name,
+      bound === PORTABLE
+        ? noAll(name, value)
+        : () => {
+            dynamic = true
+            return all()
+          },
+    )
     if (nodes.length > 0) checkId(nodes[nodes.length - 1], name, bound)
     if (!dynamic) {
       lastText = value
@@ -234,23 +260,43 @@ function readFlags(value: unknown, name: string): number {
     throw invalidType(name, 'an array of mode flags', value, hint)
   }
   let bits = 0
-  forEachElement(value, name, (flag, k) => {
-    if (typeof flag !== 'string') {
-      const hint = typeof flag === 'number' && (flag & MODE_FLAGS_MASK) !== 0 && (flag & ~MODE_FLAGS_MASK) === 0
-        ? `Flags are named here: ${FLAG_LIST}` : undefined
-      throw invalidType(`${name}[${k}]`, 'of type string', flag, hint)
-    }
-    const bit = FLAG_BITS[flag]
-    if (bit === undefined) throw invalidValue(`${name}[${k}]`, `must be one of ${FLAG_LIST}`, flag, flagHint(flag))
-    bits |= bit
-  }, MAX_LIST_LENGTH)
+  forEachElement(
+    value,
+    name,
+    (flag, k) => {
+      if (typeof flag !== 'string') {
+        const hint =
+          typeof flag === 'number' && (flag & MODE_FLAGS_MASK) !== 0 && (flag & ~MODE_FLAGS_MASK) === 0
+            ? `Flags are named here: ${FLAG_LIST}`
+            : undefined
+        throw invalidType(`${name}[${k}]`, 'of type string', flag, hint)
+      }
+      const bit = FLAG_BITS[flag]
+      if (bit === undefined) throw invalidValue(`${name}[${k}]`, `must be one of ${FLAG_LIST}`, flag, flagHint(flag))
+      bits |= bit
+    },
+    MAX_LIST_LENGTH,
+  )
   return bits
 }
 
 const POLICY_KEYS = knownKeys(['mode', 'nodes', 'flags'], {
-  node: 'nodes', nodemask: 'nodes', mask: 'nodes', nodelist: 'nodes', nodeset: 'nodes', nodeids: 'nodes', ids: 'nodes', cpus: 'nodes',
-  policy: 'mode', type: 'mode', kind: 'mode', mpol: 'mode', name: 'mode',
-  flag: 'flags', modeflags: 'flags', options: 'flags',
+  node: 'nodes',
+  nodemask: 'nodes',
+  mask: 'nodes',
+  nodelist: 'nodes',
+  nodeset: 'nodes',
+  nodeids: 'nodes',
+  ids: 'nodes',
+  cpus: 'nodes',
+  policy: 'mode',
+  type: 'mode',
+  kind: 'mode',
+  mpol: 'mode',
+  name: 'mode',
+  flag: 'flags',
+  modeflags: 'flags',
+  options: 'flags',
 })
 
 /** Options of the calls that take a policy, which belong in their own argument. */
@@ -260,7 +306,8 @@ const OPTION_NAMES: ReadonlySet<string> = new Set(['strict', 'move', 'moveAll', 
 function notAPolicyHint(policy: unknown): string | undefined {
   if (typeof policy === 'string') {
     const mode = modeValueOf(policy) === undefined ? suggestMode(policy) : policy
-    if (mode !== undefined) return mode === 'default' || mode === 'local' ? `Write { mode: '${mode}' }` : `Write { mode: '${mode}', nodes: [0] }`
+    if (mode !== undefined)
+      return mode === 'default' || mode === 'local' ? `Write { mode: '${mode}' }` : `Write { mode: '${mode}', nodes: [0] }`
     return undefined
   }
   if (typeof policy === 'number') return "A mode is named, not numbered: { mode: 'bind', nodes: [0] }"
@@ -290,7 +337,7 @@ let flagsName = ''
 export function encodePolicy(policy: unknown, name: string, all: AllNodes, portable = false): Encoded {
   // (An array is not a policy either: it has no mode, or has keys a policy does not, both told below.)
   if (policy === null || typeof policy !== 'object') {
-    throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy, notAPolicyHint(policy))
+    throw invalidType(name, "an object such as { mode: 'bind', nodes: [0] }", policy, notAPolicyHint(policy))
   }
   // Each property read once, in this order; a getter or Proxy trap that throws is reported under the
   // property's name (as args.readProps does, without its record object).
@@ -321,11 +368,23 @@ export function encodePolicy(policy: unknown, name: string, all: AllNodes, porta
     throw unreadable(name, policy, err)
   }
   if (unknown !== undefined || (typeof mode !== 'string' && isArray(policy))) {
-    if (isArray(policy)) throw invalidType(name, 'an object such as { mode: \'bind\', nodes: [0] }', policy, notAPolicyHint(policy))
-    throw unknownKey(name, unknown!, POLICY_KEYS, OPTION_NAMES.has(unknown!)
-      ? `'${unknown!}' is an option, not part of the policy: pass it in the options argument after the policy` : undefined)
+    if (isArray(policy)) throw invalidType(name, "an object such as { mode: 'bind', nodes: [0] }", policy, notAPolicyHint(policy))
+    throw unknownKey(
+      name,
+      unknown!,
+      POLICY_KEYS,
+      OPTION_NAMES.has(unknown!)
+        ? `'${unknown!}' is an option, not part of the policy: pass it in the options argument after the policy`
+        : undefined,
+    )
   }
-  if (typeof mode !== 'string') throw invalidType(`${name}.mode`, 'of type string', mode, mode === undefined ? `A policy names its mode: { mode: 'bind', nodes: [0] }` : undefined)
+  if (typeof mode !== 'string')
+    throw invalidType(
+      `${name}.mode`,
+      'of type string',
+      mode,
+      mode === undefined ? `A policy names its mode: { mode: 'bind', nodes: [0] }` : undefined,
+    )
   const modeValue = modeValueOf(mode)
   if (modeValue === undefined) throw invalidValue(`${name}.mode`, `must be one of ${MODE_LIST}`, mode, modeHint(mode))
   if (name !== namesFor) {
@@ -344,29 +403,46 @@ export function encodePolicy(policy: unknown, name: string, all: AllNodes, porta
     case constants.MPOL_DEFAULT:
     case constants.MPOL_LOCAL:
       if (nodes.length > 0) {
-        throw invalidValue(`${name}.nodes`, `must be empty for mode '${mode}'`, rawNodes,
-          mode === 'local' ? "For memory on given nodes use mode 'bind' (only those), 'preferred' or 'preferred-many' (those first)" : "To place memory on those nodes, use mode 'bind', 'preferred' or 'interleave'")
+        throw invalidValue(
+          `${name}.nodes`,
+          `must be empty for mode '${mode}'`,
+          rawNodes,
+          mode === 'local'
+            ? "For memory on given nodes use mode 'bind' (only those), 'preferred' or 'preferred-many' (those first)"
+            : "To place memory on those nodes, use mode 'bind', 'preferred' or 'interleave'",
+        )
       }
       if (flags !== 0) throw invalidValue(`${name}.flags`, `must be empty for mode '${mode}'`, rawFlags)
       break
     case constants.MPOL_PREFERRED:
       if (nodes.length === 0 && (flags & (constants.MPOL_F_STATIC_NODES | constants.MPOL_F_RELATIVE_NODES)) !== 0) {
-        throw invalidValue(`${name}.flags`, "must not hold 'static-nodes' or 'relative-nodes' for mode 'preferred' without nodes", rawFlags,
-          "Name the preferred node, or drop the flag ('preferred' without nodes is local allocation)")
+        throw invalidValue(
+          `${name}.flags`,
+          "must not hold 'static-nodes' or 'relative-nodes' for mode 'preferred' without nodes",
+          rawFlags,
+          "Name the preferred node, or drop the flag ('preferred' without nodes is local allocation)",
+        )
       }
       break
     default:
       if (nodes.length === 0) {
-        throw invalidValue(`${name}.nodes`, `must name at least one node for mode '${mode}'`, rawNodes,
-          rawNodes === undefined ? `Add nodes, e.g. { mode: '${mode}', nodes: [0] } or nodes: '0-3'` : undefined)
+        throw invalidValue(
+          `${name}.nodes`,
+          `must name at least one node for mode '${mode}'`,
+          rawNodes,
+          rawNodes === undefined ? `Add nodes, e.g. { mode: '${mode}', nodes: [0] } or nodes: '0-3'` : undefined,
+        )
       }
   }
   if ((flags & constants.MPOL_F_STATIC_NODES) !== 0 && (flags & constants.MPOL_F_RELATIVE_NODES) !== 0) {
-    throw invalidValue(`${name}.flags`, "must not hold both 'static-nodes' and 'relative-nodes'", rawFlags,
-      "'static-nodes' keeps the ids as given, 'relative-nodes' counts them within the allowed nodes: choose one")
+    throw invalidValue(
+      `${name}.flags`,
+      "must not hold both 'static-nodes' and 'relative-nodes'",
+      rawFlags,
+      "'static-nodes' keeps the ids as given, 'relative-nodes' counts them within the allowed nodes: choose one",
+    )
   }
-  if ((flags & constants.MPOL_F_NUMA_BALANCING) !== 0 &&
-      modeValue !== constants.MPOL_BIND && modeValue !== constants.MPOL_PREFERRED_MANY) {
+  if ((flags & constants.MPOL_F_NUMA_BALANCING) !== 0 && modeValue !== constants.MPOL_BIND && modeValue !== constants.MPOL_PREFERRED_MANY) {
     throw invalidValue(`${name}.flags`, "may hold 'numa-balancing' only with mode 'bind' or 'preferred-many'", rawFlags)
   }
   return { mode: mode as Mode, value: modeValue | flags, nodes }

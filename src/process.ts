@@ -66,7 +66,7 @@ function task(tid: number): Task | undefined {
   try {
     text = readFileSync(`/proc/self/task/${tid}/status`, 'latin1')
   } catch {
-    return undefined  // exited since the listing
+    return undefined // exited since the listing
   }
   const field = (key: string): string => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1] ?? ''
   return { tid, name: field('Name'), gone: /^[ZX]/.test(field('State')) }
@@ -100,7 +100,13 @@ interface Outcome {
  * Sets an encoded policy on every thread of the process. The caller's thread goes first: if the
  * kernel refuses it there, that error is thrown and no other thread was touched.
  */
-export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: Uint32Array, maxnode: number, fail: Fail): ProcessPolicyResult {
+export function setProcessPolicy(
+  native: NativeBinding,
+  encoded: Encoded,
+  mask: Uint32Array,
+  maxnode: number,
+  fail: Fail,
+): ProcessPolicyResult {
   const outcome = native.processExclusive((): Outcome => {
     const rc = native.setMempolicy(encoded.value, mask, maxnode)
     if (rc !== 0) fail(rc, 'set_mempolicy', { policy: encoded })
@@ -125,7 +131,14 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
         break
       }
       const results = new Int32Array(ask.length)
-      native.signalThreads(encoded.value, mask, maxnode, Int32Array.from(ask, (t) => t.tid), results, ANSWER_TIMEOUT_MS)
+      native.signalThreads(
+        encoded.value,
+        mask,
+        maxnode,
+        Int32Array.from(ask, (t) => t.tid),
+        results,
+        ANSWER_TIMEOUT_MS,
+      )
       ask.forEach((t, i) => {
         finished.add(t.tid)
         const result = results[i]!
@@ -142,9 +155,10 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
   if (typeof outcome === 'number') {
     // -EDEADLK cannot happen through the public API (nothing calls back into it); -EAGAIN: every
     // real-time signal already has a handler.
-    const hint = outcome === -EDEADLK
-      ? 'a process-scope call is already running on this thread'
-      : 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so none is free to reach the other threads'
+    const hint =
+      outcome === -EDEADLK
+        ? 'a process-scope call is already running on this thread'
+        : 'every real-time signal (SIGRTMIN to SIGRTMAX) already has a handler in this process, so none is free to reach the other threads'
     throw new MempolicyError(outcome, 'set_mempolicy', hint)
   }
   const { applied, failed, skipped } = outcome
@@ -154,11 +168,13 @@ export function setProcessPolicy(native: NativeBinding, encoded: Encoded, mask: 
 
 function partialFailure(encoded: Encoded, applied: number[], failed: FailedThread[], skipped: SkippedThread[]): ProcessPolicyError {
   const first = failed[0]!
-  const cause = -first.errno === ETIMEDOUT
-    ? `did not run the handler within ${ANSWER_TIMEOUT_MS} ms (stopped, or stuck in the kernel)`
-    : hintFor(first.errno, 'set_mempolicy', { policy: encoded }) ?? 'the kernel refused it there'
+  const cause =
+    -first.errno === ETIMEDOUT
+      ? `did not run the handler within ${ANSWER_TIMEOUT_MS} ms (stopped, or stuck in the kernel)`
+      : (hintFor(first.errno, 'set_mempolicy', { policy: encoded }) ?? 'the kernel refused it there')
   const others = failed.length > 1 ? ` and ${failed.length - 1} other thread${failed.length > 2 ? 's' : ''} failed` : ''
-  const hint = `thread ${first.tid} (${first.name}) ${cause}${others}; the policy is set on ${applied.length} of ` +
+  const hint =
+    `thread ${first.tid} (${first.name}) ${cause}${others}; the policy is set on ${applied.length} of ` +
     `${applied.length + failed.length + skipped.length} threads: see .applied and .failed`
   return Object.assign(new MempolicyError(first.errno, 'set_mempolicy', hint), { applied, failed, skipped })
 }

@@ -22,7 +22,7 @@ let childProcess: typeof import('node:child_process') | undefined
 /** node:child_process, loaded on the first spawn(): a bare require of the package does not load it (nor net, stream, ...). */
 function nodeChildProcess(): typeof import('node:child_process') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded at first use, not with the package
-  return childProcess ??= require('node:child_process') as typeof import('node:child_process')
+  return (childProcess ??= require('node:child_process') as typeof import('node:child_process'))
 }
 
 /**
@@ -30,14 +30,48 @@ function nodeChildProcess(): typeof import('node:child_process') {
  * ignores but a shared options object may carry; then this package's own. Any other key is a
  * mistake (a misspelt mempolicy would start the child under no policy at all).
  */
-const SPAWN_KEYS = knownKeys([
-  'mempolicy', 'cpus', 'cpuNodes', 'cwd', 'env', 'argv0', 'stdio', 'detached', 'uid', 'gid', 'serialization', 'shell', 'windowsVerbatimArguments',
-  'windowsHide', 'signal', 'timeout', 'killSignal', 'encoding', 'maxBuffer', 'input',
-], {
-  policy: 'mempolicy', memorypolicy: 'mempolicy', mpol: 'mempolicy', numa: 'mempolicy', numapolicy: 'mempolicy', mempolicies: 'mempolicy',
-  membind: 'mempolicy', memory: 'mempolicy',
-  cpu: 'cpus', cpuset: 'cpus', affinity: 'cpus', physcpubind: 'cpus', cpunodes: 'cpuNodes', cpunodebind: 'cpuNodes', nodes: 'cpuNodes',
-}, "child_process.spawn's options and 'mempolicy', 'cpus', 'cpuNodes'")
+const SPAWN_KEYS = knownKeys(
+  [
+    'mempolicy',
+    'cpus',
+    'cpuNodes',
+    'cwd',
+    'env',
+    'argv0',
+    'stdio',
+    'detached',
+    'uid',
+    'gid',
+    'serialization',
+    'shell',
+    'windowsVerbatimArguments',
+    'windowsHide',
+    'signal',
+    'timeout',
+    'killSignal',
+    'encoding',
+    'maxBuffer',
+    'input',
+  ],
+  {
+    policy: 'mempolicy',
+    memorypolicy: 'mempolicy',
+    mpol: 'mempolicy',
+    numa: 'mempolicy',
+    numapolicy: 'mempolicy',
+    mempolicies: 'mempolicy',
+    membind: 'mempolicy',
+    memory: 'mempolicy',
+    cpu: 'cpus',
+    cpuset: 'cpus',
+    affinity: 'cpus',
+    physcpubind: 'cpus',
+    cpunodes: 'cpuNodes',
+    cpunodebind: 'cpuNodes',
+    nodes: 'cpuNodes',
+  },
+  "child_process.spawn's options and 'mempolicy', 'cpus', 'cpuNodes'",
+)
 
 /** More arguments than any exec accepts (its limit is a quarter of the stack limit, in bytes). */
 const MAX_ARGS = 2 ** 24
@@ -87,7 +121,7 @@ export function spawn(command: string, argsOrOptions?: readonly string[] | Spawn
   let cpuNodes: unknown
   let rest: NodeSpawnOptions
   try {
-    ({ mempolicy, cpus, cpuNodes, ...rest } = (options ?? {}) as SpawnOptions)
+    ;({ mempolicy, cpus, cpuNodes, ...rest } = (options ?? {}) as SpawnOptions)
   } catch (err) {
     throw unreadable('options', options, err)
   }
@@ -139,8 +173,16 @@ function underAffinity<T>(native: NativeBinding, mask: Uint32Array, fn: () => T)
   if (typeof saved === 'number') throw new MempolicyError(saved, 'sched_getaffinity')
   const rc = native.setAffinity(0, mask)
   if (rc !== 0) throw new MempolicyError(rc, 'sched_setaffinity', "none of these CPUs is in this process's cpuset now, or none is active")
-  return thenRestore(fn, () => native.setAffinity(0, saved), (back, started) =>
-    new MempolicyError(back, 'sched_setaffinity', `restoring the calling thread's CPU affinity after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`))
+  return thenRestore(
+    fn,
+    () => native.setAffinity(0, saved),
+    (back, started) =>
+      new MempolicyError(
+        back,
+        'sched_setaffinity',
+        `restoring the calling thread's CPU affinity after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`,
+      ),
+  )
 }
 
 /**
@@ -177,11 +219,24 @@ export function underPolicy<T>(policy: Policy, fn: () => T): T {
     if (typeof saved === 'number') fail(saved, 'get_mempolicy')
     setMempolicy(policy)
     // A restore fails only if the thread's cpuset changed meanwhile so that its old nodes are no longer allowed.
-    const result = thenRestore(fn, () => restoreThreadPolicy(native, saved), (rc, started) =>
-      new MempolicyError(rc, 'set_mempolicy', `restoring the calling thread's policy after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`))
+    const result = thenRestore(
+      fn,
+      () => restoreThreadPolicy(native, saved),
+      (rc, started) =>
+        new MempolicyError(
+          rc,
+          'set_mempolicy',
+          `restoring the calling thread's policy after spawn failed; ${started ? 'the child was started' : 'spawn itself failed too (see cause)'}`,
+        ),
+    )
     return { result }
   }, false)
   // -EDEADLK: spawn() called from inside a process-scope call on this thread, which nothing does.
-  if (typeof outcome === 'number') throw new MempolicyError(outcome, 'set_mempolicy', 'spawn() cannot borrow the thread policy inside a process-scope call on the same thread')
+  if (typeof outcome === 'number')
+    throw new MempolicyError(
+      outcome,
+      'set_mempolicy',
+      'spawn() cannot borrow the thread policy inside a process-scope call on the same thread',
+    )
   return outcome.result
 }

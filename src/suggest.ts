@@ -78,22 +78,41 @@ export function didYouMean(suggestion: string | undefined): string {
 
 // Mode names as numactl, the kernel, numa_maps and other libraries spell them, squashed.
 const MODE_ALIASES: ReadonlyMap<string, Mode> = new Map<string, Mode>([
-  ['membind', 'bind'], ['bindall', 'bind'], ['strictbind', 'bind'],
-  ['localalloc', 'local'], ['localallocation', 'local'], ['localnode', 'local'],
-  ['prefer', 'preferred'], ['preferrednode', 'preferred'], ['preferred1', 'preferred'],
-  ['prefermany', 'preferred-many'], ['preferredmanynodes', 'preferred-many'], ['prefer(many)', 'preferred-many'],
-  ['interleaved', 'interleave'], ['interleaving', 'interleave'], ['roundrobin', 'interleave'],
-  ['weighted', 'weighted-interleave'], ['weightedinterleaved', 'weighted-interleave'],
-  ['weightedinterleaving', 'weighted-interleave'], ['interleaveweighted', 'weighted-interleave'],
-  ['none', 'default'], ['reset', 'default'], ['systemdefault', 'default'], ['unset', 'default'],
+  ['membind', 'bind'],
+  ['bindall', 'bind'],
+  ['strictbind', 'bind'],
+  ['localalloc', 'local'],
+  ['localallocation', 'local'],
+  ['localnode', 'local'],
+  ['prefer', 'preferred'],
+  ['preferrednode', 'preferred'],
+  ['preferred1', 'preferred'],
+  ['prefermany', 'preferred-many'],
+  ['preferredmanynodes', 'preferred-many'],
+  ['prefer(many)', 'preferred-many'],
+  ['interleaved', 'interleave'],
+  ['interleaving', 'interleave'],
+  ['roundrobin', 'interleave'],
+  ['weighted', 'weighted-interleave'],
+  ['weightedinterleaved', 'weighted-interleave'],
+  ['weightedinterleaving', 'weighted-interleave'],
+  ['interleaveweighted', 'weighted-interleave'],
+  ['none', 'default'],
+  ['reset', 'default'],
+  ['systemdefault', 'default'],
+  ['unset', 'default'],
 ])
 
 const FLAG_NAMES: readonly ModeFlag[] = ['static-nodes', 'relative-nodes', 'numa-balancing']
 
 const FLAG_ALIASES: ReadonlyMap<string, ModeFlag> = new Map<string, ModeFlag>([
-  ['static', 'static-nodes'], ['staticnode', 'static-nodes'],
-  ['relative', 'relative-nodes'], ['relativenode', 'relative-nodes'],
-  ['balancing', 'numa-balancing'], ['numabalance', 'numa-balancing'], ['balance', 'numa-balancing'],
+  ['static', 'static-nodes'],
+  ['staticnode', 'static-nodes'],
+  ['relative', 'relative-nodes'],
+  ['relativenode', 'relative-nodes'],
+  ['balancing', 'numa-balancing'],
+  ['numabalance', 'numa-balancing'],
+  ['balance', 'numa-balancing'],
   ['autonuma', 'numa-balancing'],
 ])
 

@@ -5,8 +5,17 @@ import { NODE_DIR, nodeDirectoryProblem, statusMemsAllowed } from './environment
 import { ENOENT } from './errno'
 import { MempolicyError } from './errors'
 import {
-  SYSFS, readAccess, readCaches, readDemotion, readList as readListFile, readText, readTiers,
-  type Access, type MemorySideCache, type MemoryTier, type SysfsRoots,
+  SYSFS,
+  readAccess,
+  readCaches,
+  readDemotion,
+  readList as readListFile,
+  readText,
+  readTiers,
+  type Access,
+  type MemorySideCache,
+  type MemoryTier,
+  type SysfsRoots,
 } from './hmat'
 import { MAX_NODE_ID, parseIdList } from './ids'
 
@@ -100,7 +109,9 @@ export function topology(roots: SysfsRoots = SYSFS): Topology {
     const row = (readText(`${dir}/distance`) ?? '').trim().split(/\s+/).filter(Boolean).map(Number)
     const distances: Record<number, number> = {}
     // The kernel prints one distance per online node, in ascending id order.
-    online.forEach((to, k) => { if (row[k] !== undefined && Number.isInteger(row[k])) distances[to] = row[k]! })
+    online.forEach((to, k) => {
+      if (row[k] !== undefined && Number.isInteger(row[k])) distances[to] = row[k]!
+    })
     const node: NodeInfo = {
       id,
       cpus: readListFile(`${dir}/cpulist`) ?? [],

@@ -7,9 +7,7 @@ import { types } from 'node:util'
 import { checkKeys, isArray, knownKeys, readProps, unreadable } from './args'
 import { supportedPlatform, unsupported } from './binding'
 import { MempolicyError, invalidType, invalidValue, outOfRange } from './errors'
-import {
-  SYSFS, kernelWeights, noBandwidth, proportionalWeights, readAccess, readList, usableBandwidth, type SysfsRoots,
-} from './hmat'
+import { SYSFS, kernelWeights, noBandwidth, proportionalWeights, readAccess, readList, usableBandwidth, type SysfsRoots } from './hmat'
 import { hintFor } from './hints'
 import { allNodes } from './mempolicy'
 import { formatIdList } from './ids'
@@ -102,7 +100,11 @@ export function setInterleaveWeights(weights: Record<number, number>): void {
   }
   // Its entries are not properties: read as an object it would name no node, and write nothing.
   if (types.isMap(weights) || types.isSet(weights) || types.isWeakMap(weights) || types.isWeakSet(weights)) {
-    throw invalidType('weights', 'a plain object of node id -> weight, such as { 0: 3, 1: 1 } (for a Map, pass Object.fromEntries(map))', weights)
+    throw invalidType(
+      'weights',
+      'a plain object of node id -> weight, such as { 0: 3, 1: 1 } (for a Map, pass Object.fromEntries(map))',
+      weights,
+    )
   }
   const files = weightFiles()
   const writes: [node: number, path: string, weight: number][] = []
@@ -118,14 +120,22 @@ export function setInterleaveWeights(weights: Record<number, number>): void {
     const node = Number(key)
     const path = files.get(node)
     if (path === undefined) {
-      throw invalidValue('weights', `may only name nodes that have an interleave weight (${formatIdList(files.keys()) || 'none'}); node ${node} has none`, weights)
+      throw invalidValue(
+        'weights',
+        `may only name nodes that have an interleave weight (${formatIdList(files.keys()) || 'none'}); node ${node} has none`,
+        weights,
+      )
     }
     const weight: unknown = readProps(weights, [key], 'weights')[key]
     if (typeof weight !== 'number') throw invalidType(name, 'of type number', weight)
     if (!Number.isInteger(weight) || weight < 1 || weight > 255) {
-      throw outOfRange(name, weight === 0
-        ? 'an integer from 1 to 255 (for the default weight write 1, or use setInterleaveWeightsAuto(true))'
-        : 'an integer from 1 to 255', weight)
+      throw outOfRange(
+        name,
+        weight === 0
+          ? 'an integer from 1 to 255 (for the default weight write 1, or use setInterleaveWeightsAuto(true))'
+          : 'an integer from 1 to 255',
+        weight,
+      )
     }
     writes.push([node, path, weight])
   }
@@ -171,7 +181,12 @@ const BANDWIDTH_KEYS = knownKeys(['kernel'], { auto: 'kernel', exact: 'kernel', 
 function readKernelOption(options: unknown): boolean {
   if (options === undefined) return false
   if (options === null || typeof options !== 'object') {
-    throw invalidType('options', 'an object such as { kernel: true }', options, typeof options === 'boolean' ? `Write { kernel: ${options} }` : undefined)
+    throw invalidType(
+      'options',
+      'an object such as { kernel: true }',
+      options,
+      typeof options === 'boolean' ? `Write { kernel: ${options} }` : undefined,
+    )
   }
   const { kernel } = readProps(options, ['kernel'], 'options')
   checkKeys(options, BANDWIDTH_KEYS, 'options')
@@ -190,7 +205,11 @@ export function bandwidthWeightsIn(roots: SysfsRoots, nodes: unknown, options: u
     const without = asked.filter((n) => !memory.has(n))
     if (without.length > 0) {
       const verb = without.length > 1 ? 'have' : 'has'
-      throw invalidValue('nodes', `must name nodes with memory (${formatIdList(withMemory) || 'none'}); node ${formatIdList(without)} ${verb} none`, nodes)
+      throw invalidValue(
+        'nodes',
+        `must name nodes with memory (${formatIdList(withMemory) || 'none'}); node ${formatIdList(without)} ${verb} none`,
+        nodes,
+      )
     }
   }
   const chosen = asked ?? withMemory

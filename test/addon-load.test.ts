@@ -86,7 +86,7 @@ describe.runIf(process.platform === 'linux')('when the addon does not load', () 
     expect(warning?.detail).toContain('Mark mempolicy as external')
   })
 
-  it('a damaged .node file: names the file, gives the loader\'s reason, says to reinstall or build from source', () => {
+  it("a damaged .node file: names the file, gives the loader's reason, says to reinstall or build from source", () => {
     const dir = path.join(work, 'damaged')
     const entry = copyOfDist(dir, (d) => {
       asPackage(d)
@@ -110,7 +110,10 @@ describe.runIf(process.platform === 'linux')('when the addon does not load', () 
       fs.mkdirSync(path.join(d, 'prebuilds', 'linux-x64'), { recursive: true })
       fs.copyFileSync(addon, path.join(d, 'prebuilds', 'linux-x64', 'mempolicy.glibc.node'))
     })
-    for (const [env, tag] of [[{ npm_config_arch: 'riscv64' }, 'linux-riscv64 glibc'], [{ LIBC: 'uclibc' }, `linux-${process.arch} uclibc`]] as const) {
+    for (const [env, tag] of [
+      [{ npm_config_arch: 'riscv64' }, 'linux-riscv64 glibc'],
+      [{ LIBC: 'uclibc' }, `linux-${process.arch} uclibc`],
+    ] as const) {
       const error = expectUnsupported(run(entry, env))
       expect(error.message).toContain(`no native addon for ${tag} was found in ${path.join(work, 'other-platform')}`)
       expect(error.message).toContain('Prebuilt addons ship for linux-x64 and linux-arm64, each for glibc and musl')

@@ -39,15 +39,21 @@ describe(`alloc() and other threads (Node ${process.version})`, () => {
     memory[0] = 7
     const { port1, port2 } = new MessageChannel()
     try {
-      expectDataCloneError(() => port1.postMessage(memory.buffer as ArrayBuffer, [memory.buffer as ArrayBuffer]), memory, { ...policy, flags: ['static-nodes'] })
-      expectDataCloneError(() => port1.postMessage({ memory }, { transfer: [memory.buffer as ArrayBuffer] } as never), memory, { ...policy, flags: ['static-nodes'] })
+      expectDataCloneError(() => port1.postMessage(memory.buffer as ArrayBuffer, [memory.buffer as ArrayBuffer]), memory, {
+        ...policy,
+        flags: ['static-nodes'],
+      })
+      expectDataCloneError(() => port1.postMessage({ memory }, { transfer: [memory.buffer as ArrayBuffer] } as never), memory, {
+        ...policy,
+        flags: ['static-nodes'],
+      })
     } finally {
       port1.close()
       port2.close()
     }
   })
 
-  it('refuses it in structuredClone, worker.postMessage and a new Worker\'s transferList', async () => {
+  it("refuses it in structuredClone, worker.postMessage and a new Worker's transferList", async () => {
     const memory = alloc(4 * P, policy)
     memory[0] = 7
     const expected = { ...policy, flags: ['static-nodes'] }
@@ -58,7 +64,11 @@ describe(`alloc() and other threads (Node ${process.version})`, () => {
     } finally {
       await worker.terminate()
     }
-    expectDataCloneError(() => new Worker('0', { eval: true, workerData: memory.buffer, transferList: [memory.buffer as ArrayBuffer] }), memory, expected)
+    expectDataCloneError(
+      () => new Worker('0', { eval: true, workerData: memory.buffer, transferList: [memory.buffer as ArrayBuffer] }),
+      memory,
+      expected,
+    )
   })
 
   it('says what to do instead', () => {
@@ -95,12 +105,18 @@ describe(`alloc() and other threads (Node ${process.version})`, () => {
     const shared = new SharedArrayBuffer(16 * P)
     const span = mbind(shared, { mode: 'bind', nodes: [node] })
     expect(span.byteLength).toBeGreaterThan(0)
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort, workerData } = require('node:worker_threads')
       new Uint8Array(workerData).fill(3)
       parentPort.postMessage('done')
-    `, { eval: true, workerData: shared })
-    await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject) })
+    `,
+      { eval: true, workerData: shared },
+    )
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
     await worker.terminate()
     const bytes = new Uint8Array(shared, span.byteOffset, span.byteLength)
     expect(bytes[0]).toBe(3)

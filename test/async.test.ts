@@ -14,10 +14,7 @@ import { runInNewContext } from 'node:vm'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { binding } from '../src/binding'
-import {
-  alloc, constants, mbind, mbindAsync, memsAllowed, migratePages, movePages, pageSize, policyOf,
-  setMempolicy,
-} from '../src/index'
+import { alloc, constants, mbind, mbindAsync, memsAllowed, migratePages, movePages, pageSize, policyOf, setMempolicy } from '../src/index'
 import { keepingPolicyAsync, rangePolicies } from './kernel-view'
 import { ENOENT_STATUS, address, numaMapsLine, oracleAddonPath, pageNodes as oraclePageNodes } from './oracle/index'
 import { rejection } from './rejection'
@@ -44,17 +41,22 @@ function parkPool(): { release: () => Promise<void> } {
   const fifo = path.join(dir, 'park')
   execFileSync('mkfifo', [fifo])
   const fd = openSync(fifo, 'r+') // O_RDWR: opening a FIFO this way never blocks
-  const done = Array.from({ length: threads }, () => new Promise<void>((resolve, reject) => {
-    read(fd, Buffer.alloc(1), 0, 1, null, (err) => (err ? reject(err) : resolve()))
-  }))
+  const done = Array.from(
+    { length: threads },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        read(fd, Buffer.alloc(1), 0, 1, null, (err) => (err ? reject(err) : resolve()))
+      }),
+  )
   let released: Promise<void> | undefined
   return {
-    release: () => released ??= (async () => {
-      writeSync(fd, Buffer.alloc(threads))
-      await Promise.all(done)
-      closeSync(fd)
-      rmSync(dir, { recursive: true, force: true })
-    })(),
+    release: () =>
+      (released ??= (async () => {
+        writeSync(fd, Buffer.alloc(threads))
+        await Promise.all(done)
+        closeSync(fd)
+        rmSync(dir, { recursive: true, force: true })
+      })()),
   }
 }
 
@@ -70,10 +72,12 @@ async function withParkedPool<T>(fn: (release: () => Promise<void>) => Promise<T
 
 /** True while some mapping of this process covers `at`. */
 function isMapped(at: bigint): boolean {
-  return readFileSync('/proc/self/maps', 'latin1').split('\n').some((l) => {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(l)
-    return m !== null && BigInt(`0x${m[1]}`) <= at && at < BigInt(`0x${m[2]}`)
-  })
+  return readFileSync('/proc/self/maps', 'latin1')
+    .split('\n')
+    .some((l) => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(l)
+      return m !== null && BigInt(`0x${m[1]}`) <= at && at < BigInt(`0x${m[2]}`)
+    })
 }
 
 /** Collects until `done()` says so (finalizers run as tasks after a collection), at most `rounds` times. */
@@ -121,7 +125,9 @@ describe('mbindAsync', { timeout: SLOW }, () => {
     ]
     for (const [args, code] of cases) {
       let promise: Promise<unknown> | undefined
-      expect(() => { promise = (mbindAsync as (...a: unknown[]) => Promise<unknown>)(...args) }).not.toThrow()
+      expect(() => {
+        promise = (mbindAsync as (...a: unknown[]) => Promise<unknown>)(...args)
+      }).not.toThrow()
       const err = await rejection(promise!)
       expect(err.code, JSON.stringify(args.slice(1))).toBe(code)
     }
@@ -148,29 +154,33 @@ describe('mbindAsync', { timeout: SLOW }, () => {
   })
 
   it('copies the nodemask: a call made while it waits for a pool thread cannot change it', async () => {
-    await keepingPolicyAsync(() => withParkedPool(async (release) => {
-      const memory = alloc(4 * pageSize)
-      const pending = mbindAsync(memory, { mode: 'bind', nodes: [node] })
-      // Both of these refill the per-thread scratch mask with nothing: had the queued mbind kept a
-      // pointer to it, the kernel would see BIND with an empty mask and answer EINVAL.
-      setMempolicy({ mode: 'default' })
-      mbind(alloc(pageSize), { mode: 'default' })
-      await release()
-      expect(await pending).toEqual({ byteOffset: 0, byteLength: 4 * pageSize })
-      expect(numaMapsLine(memory).policy).toBe(`bind:${node}`)
-    }))
+    await keepingPolicyAsync(() =>
+      withParkedPool(async (release) => {
+        const memory = alloc(4 * pageSize)
+        const pending = mbindAsync(memory, { mode: 'bind', nodes: [node] })
+        // Both of these refill the per-thread scratch mask with nothing: had the queued mbind kept a
+        // pointer to it, the kernel would see BIND with an empty mask and answer EINVAL.
+        setMempolicy({ mode: 'default' })
+        mbind(alloc(pageSize), { mode: 'default' })
+        await release()
+        expect(await pending).toEqual({ byteOffset: 0, byteLength: 4 * pageSize })
+        expect(numaMapsLine(memory).policy).toBe(`bind:${node}`)
+      }),
+    )
   })
 })
 
 describe('migratePages', { timeout: SLOW }, () => {
   it('copies both nodemasks before it returns', async () => {
-    await keepingPolicyAsync(() => withParkedPool(async (release) => {
-      const pending = migratePages(0, node, node)
-      // An empty destination would be EINVAL: refill the thread's scratch mask while the call waits.
-      setMempolicy({ mode: 'default' })
-      await release()
-      expect(await pending).toBe(0)
-    }))
+    await keepingPolicyAsync(() =>
+      withParkedPool(async (release) => {
+        const pending = migratePages(0, node, node)
+        // An empty destination would be EINVAL: refill the thread's scratch mask while the call waits.
+        setMempolicy({ mode: 'default' })
+        await release()
+        expect(await pending).toBe(0)
+      }),
+    )
   })
 })
 
@@ -181,8 +191,12 @@ type Events = string[]
  * starts `call` on it and returns only the promise: once this function returns no JavaScript frame
  * holds the memory, so only the call itself can keep it alive.
  */
-function startDropped<R>(events: Events, registry: FinalizationRegistry<string>, pages: number,
-  call: (memory: Uint8Array) => Promise<R>): Promise<R> {
+function startDropped<R>(
+  events: Events,
+  registry: FinalizationRegistry<string>,
+  pages: number,
+  call: (memory: Uint8Array) => Promise<R>,
+): Promise<R> {
   const memory = alloc(pages * pageSize, undefined, { hugePages: false })
   memory.fill(1)
   registry.register(memory.buffer, 'collected')
@@ -228,7 +242,9 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
     const { moved, bound } = await withParkedPool(async (release) => {
       const pending = {
         moved: startDropped(events, registry, pages, (memory) => movePages(memory, node)),
-        bound: startDropped(events, registry, pages, (memory) => mbindAsync(memory, { mode: 'bind', nodes: [node] }, { move: true, strict: true })),
+        bound: startDropped(events, registry, pages, (memory) =>
+          mbindAsync(memory, { mode: 'bind', nodes: [node] }, { move: true, strict: true }),
+        ),
       }
       expect(await collectUntil(() => events.filter((e) => e === 'control collected').length === 2)).toBe(true)
       expect(events).not.toContain('collected')
@@ -241,7 +257,8 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
   })
 
   it("an ArrayBuffer transferred to a Worker right after the calls: they acted on its pages, now the Worker's", async () => {
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort } = require('node:worker_threads')
       const m = { exports: {} }
       process.dlopen(m, ${JSON.stringify(oracleAddonPath())})
@@ -251,7 +268,9 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
         if (msg.buffer) { kept = new Uint8Array(msg.buffer); parentPort.postMessage({ sum: sum(kept) }) }
         else parentPort.postMessage({ sum: sum(kept), statuses: [...m.exports.pageNodes(kept)] })
       })
-    `, { eval: true })
+    `,
+      { eval: true },
+    )
     try {
       const next = (): Promise<{ sum: number; statuses?: number[] }> => new Promise((resolve) => worker.once('message', resolve))
       const pages = 8192
@@ -278,7 +297,7 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
         return Promise.all([pending, bound])
       })
       expect(result).toEqual({ moved: touched, failed: 0 })
-      const head = (pageSize - (base + 100) % pageSize) % pageSize
+      const head = (pageSize - ((base + 100) % pageSize)) % pageSize
       expect(span).toEqual({ byteOffset: head, byteLength: Math.floor((pages * pageSize - 100 - head) / pageSize) * pageSize })
       const after = next()
       worker.postMessage({})
@@ -302,24 +321,26 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
       const buffer = new ArrayBuffer(pages * pageSize)
       new Uint8Array(buffer).fill(1)
       const at = address(new Uint8Array(buffer))
-      const { fresh, span, moved } = await withParkedPool(async (release) => {
-        const bound = mbindAsync(buffer, { mode: 'bind', nodes: [node] }, { move: true })
-        const moving = movePages(buffer, node)
-        let clone: ArrayBuffer | undefined = structuredClone(buffer, { transfer: [buffer] })
-        expect(buffer.byteLength).toBe(0)
-        expect(clone.byteLength).toBe(pages * pageSize)
-        clone = undefined
-        if (!await collectUntil(() => !isMapped(at))) return undefined
+      const { fresh, span, moved } =
+        (await withParkedPool(async (release) => {
+          const bound = mbindAsync(buffer, { mode: 'bind', nodes: [node] }, { move: true })
+          const moving = movePages(buffer, node)
+          let clone: ArrayBuffer | undefined = structuredClone(buffer, { transfer: [buffer] })
+          expect(buffer.byteLength).toBe(0)
+          expect(clone.byteLength).toBe(pages * pageSize)
+          clone = undefined
+          if (!(await collectUntil(() => !isMapped(at)))) return undefined
 
-        const fresh = alloc(pages * pageSize, { mode: 'interleave', nodes: [node] })
-        fresh.fill(2)
-        await release()
-        return { fresh, span: await bound, moved: await moving }
-      }) ?? {}
+          const fresh = alloc(pages * pageSize, { mode: 'interleave', nodes: [node] })
+          fresh.fill(2)
+          await release()
+          return { fresh, span: await bound, moved: await moving }
+        })) ?? {}
       // An allocator that keeps freed memory mapped (a sanitizer's quarantine) never frees the addresses.
-      if (fresh === undefined) return ctx.skip('the allocator kept the freed buffer mapped (a sanitizer runtime?): its addresses cannot be reused')
+      if (fresh === undefined)
+        return ctx.skip('the allocator kept the freed buffer mapped (a sanitizer runtime?): its addresses cannot be reused')
       // The C library's header puts the buffer a few bytes into its first page.
-      const head = Number((BigInt(pageSize) - at % BigInt(pageSize)) % BigInt(pageSize))
+      const head = Number((BigInt(pageSize) - (at % BigInt(pageSize))) % BigInt(pageSize))
       expect(span).toEqual({ byteOffset: head, byteLength: Math.floor((pages * pageSize - head) / pageSize) * pageSize })
       expect(moved).toEqual({ moved: pages + (head === 0 ? 0 : 1), failed: 0 })
       // The new memory keeps its own policy, in the kernel's view too.
@@ -346,7 +367,13 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
     const { span, moved, during } = await withParkedPool(async (release) => {
       const bound = mbindAsync(memory, { mode: 'bind', nodes: [node] })
       const moving = movePages(memory, node)
-      const stream = new ReadableStream({ type: 'bytes', pull: (c) => { (c.byobRequest!.view as Uint8Array)[0] = 7; c.byobRequest!.respond(1) } })
+      const stream = new ReadableStream({
+        type: 'bytes',
+        pull: (c) => {
+          ;(c.byobRequest!.view as Uint8Array)[0] = 7
+          c.byobRequest!.respond(1)
+        },
+      })
       // The view it resolves to holds the same memory: dropped at once, so the memory is collected.
       const first = (await stream.getReader({ mode: 'byob' }).read(memory)).value![0]
       expect(memory.byteLength).toBe(0)
@@ -411,7 +438,8 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
   })
 
   it('a Worker that ends while its calls wait for the pool does not take the process down', async () => {
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort } = require('node:worker_threads')
       const mp = require(${JSON.stringify(dist)})
       const m = mp.alloc(64 * 1024 * 1024, undefined, { hugePages: false })
@@ -423,7 +451,9 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
         parentPort.postMessage('queued')
       })
       parentPort.postMessage('ready')
-    `, { eval: true })
+    `,
+      { eval: true },
+    )
     const message = (): Promise<unknown> => new Promise((resolve) => worker.once('message', resolve))
     expect(await message()).toBe('ready')
     await withParkedPool(async (release) => {
@@ -443,7 +473,8 @@ describe('the memory of a call on the pool stays valid until the call ends', { t
 
 describe('in a Worker', { timeout: SLOW }, () => {
   it('movePages, mbindAsync, migratePages and pageNodes work, placement checked by the oracle', async () => {
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort } = require('node:worker_threads')
       const mp = require(${JSON.stringify(dist)})
       const o = { exports: {} }
@@ -457,7 +488,9 @@ describe('in a Worker', { timeout: SLOW }, () => {
         const left = await mp.migratePages(0, ${node}, ${node})
         parentPort.postMessage({ untouched, span, moved, left, ours: [...mp.pageNodes(m)], oracle: [...o.exports.pageNodes(m)] })
       })().catch((e) => parentPort.postMessage({ error: String(e.stack) }))
-    `, { eval: true })
+    `,
+      { eval: true },
+    )
     try {
       const r = await new Promise<Record<string, unknown>>((resolve, reject) => {
         worker.once('message', resolve)

@@ -72,7 +72,9 @@ describe('capabilities', { timeout: SLOW }, () => {
     const cgroups = readFileSync('/proc/self/cgroup', 'latin1')
     const v1 = /^\d+:[^:]*\bcpuset\b[^:]*:(.*)$/m.exec(cgroups)?.[1]
     const v2 = /^0::(.*)$/m.exec(cgroups)?.[1]
-    const mounts = readFileSync('/proc/self/mountinfo', 'latin1').split('\n').map((l) => l.split(' '))
+    const mounts = readFileSync('/proc/self/mountinfo', 'latin1')
+      .split('\n')
+      .map((l) => l.split(' '))
     const candidates: string[] = []
     for (const f of mounts) {
       const dash = f.indexOf('-')
@@ -84,7 +86,9 @@ describe('capabilities', { timeout: SLOW }, () => {
     }
     const readable = candidates.find((file) => existsSync(file))
     if (readable === undefined) {
-      console.log(`[capabilities] no cpuset file to compare with (tried ${candidates.join(', ') || 'none'}); cpusetMems: ${JSON.stringify(caps.cpusetMems)}`)
+      console.log(
+        `[capabilities] no cpuset file to compare with (tried ${candidates.join(', ') || 'none'}); cpusetMems: ${JSON.stringify(caps.cpusetMems)}`,
+      )
       return
     }
     expect(caps.cpusetMems).toEqual(list(readFileSync(readable, 'latin1').trim()))
@@ -172,12 +176,15 @@ function underProfile(profile: Profile, body: string, options: RunOptions = {}):
 
 describe.skipIf(missing !== undefined)('under a seccomp filter', { timeout: SLOW }, () => {
   it("Docker's default profile without CAP_SYS_NICE blocks all six calls, get_mempolicy too", () => {
-    const r = underProfile('docker', `(mp, attempt) => ({
+    const r = underProfile(
+      'docker',
+      `(mp, attempt) => ({
       caps: mp.capabilities(),
       policy: attempt(() => mp.getMempolicy()),
       set: attempt(() => mp.setMempolicy({ mode: 'bind', nodes: [${node}] })),
       query: attempt(() => mp.pageNodes(new Uint8Array(1))),
-    })`)
+    })`,
+    )
     const caps = r.caps as ReturnType<typeof capabilities>
     const blocked = ['get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node']
     expect(caps.seccomp).toEqual({ filtered: true, blocked, errors: Object.fromEntries(blocked.map((s) => [s, 'EPERM'])) })
@@ -192,7 +199,9 @@ describe.skipIf(missing !== undefined)('under a seccomp filter', { timeout: SLOW
     expect(r.set).toMatchObject({ name: 'MempolicyError', code: 'EPERM', syscall: 'set_mempolicy' })
     expect((r.set as { hint: string }).hint).toMatch(/^a seccomp filter blocks set_mempolicy and this process lacks CAP_SYS_NICE/)
     expect(r.query).toMatchObject({ code: 'EPERM', syscall: 'move_pages' })
-    expect((r.query as { hint: string }).hint).toMatch(/^a seccomp filter blocks move_pages: .* never allow it, with or without CAP_SYS_NICE/)
+    expect((r.query as { hint: string }).hint).toMatch(
+      /^a seccomp filter blocks move_pages: .* never allow it, with or without CAP_SYS_NICE/,
+    )
   })
 
   it("Podman's default profile answers ENOSYS for set_mempolicy_home_node, which it does not list", () => {

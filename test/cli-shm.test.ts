@@ -100,7 +100,9 @@ describe('--shm: a SysV segment', () => {
     const run = mempolicy('--length', '128k', '--shm', key, '-i', `${node}`, '--dump')
     try {
       expect(run.status, run.stderr).toBe(0)
-      expect(run.stderr).toMatch(/^mempolicy: Creating shm key file .* mode 0600\nmempolicy: Creating shared memory segment .* id 0 mode 0600 length 0MB\n$/)
+      expect(run.stderr).toMatch(
+        /^mempolicy: Creating shm key file .* mode 0600\nmempolicy: Creating shared memory segment .* id 0 mode 0600 length 0MB\n$/,
+      )
       expect(run.stdout).toBe(`0000000000000000-0000000000020000: interleave : ${node} \n`)
       // Attached again by a second invocation: the segment kept its policy.
       const again = mempolicy('--shm', key, '--dump')

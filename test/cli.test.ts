@@ -38,12 +38,28 @@ describe('mempolicy CLI basics', () => {
     const help = mempolicy('--help')
     expect(help.status).toBe(0)
     expect(help.stdout).toMatch(/^usage: mempolicy \[--all \| -a\] \[--balancing \| -b\]/)
-    for (const option of ['--membind', '--preferred-many', '--weighted-interleave', '--localalloc', '--balancing', '--show', '--hardware', 'maps', '--cpunodebind', '--physcpubind', '--shm', '--file', '--cpu-compress']) {
+    for (const option of [
+      '--membind',
+      '--preferred-many',
+      '--weighted-interleave',
+      '--localalloc',
+      '--balancing',
+      '--show',
+      '--hardware',
+      'maps',
+      '--cpunodebind',
+      '--physcpubind',
+      '--shm',
+      '--file',
+      '--cpu-compress',
+    ]) {
       expect(help.stdout).toContain(option)
     }
     const version = mempolicy('--version')
     expect(version.status).toBe(0)
-    expect(version.stdout).toBe(`mempolicy ${(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`)
+    expect(version.stdout).toBe(
+      `mempolicy ${(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`,
+    )
   })
 })
 
@@ -114,7 +130,9 @@ describe('mempolicy -- command: runs the command under the policy', () => {
   })
 
   it('the command has the PID mempolicy was started with, and no Node process stays behind', () => {
-    const child = spawnSync(process.execPath, [cli, '-l', '--', 'sh', '-c', 'echo $$; cat /proc/$$/comm; cat /proc/$PPID/comm'], { encoding: 'utf8' })
+    const child = spawnSync(process.execPath, [cli, '-l', '--', 'sh', '-c', 'echo $$; cat /proc/$$/comm; cat /proc/$PPID/comm'], {
+      encoding: 'utf8',
+    })
     expect(child.status).toBe(0)
     const [pid, comm] = child.stdout.trim().split('\n')
     expect(Number(pid)).toBe(child.pid)
@@ -128,7 +146,10 @@ describe('mempolicy -- command: runs the command under the policy', () => {
     expect(ours.stdout).toMatch(/^SigBlk:\s+0+\nSigIgn:\s+0+\n/)
     if (hasNumactl) expect(ours.stdout).toBe(numactl('--', 'sh', '-c', script).stdout)
     // SIGPIPE at its default: the writer of a closed pipe ends as it would from a shell.
-    const pipe = spawnSync('sh', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} -- yes | head -1`], { encoding: 'utf8', timeout: 20_000 })
+    const pipe = spawnSync('sh', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} -- yes | head -1`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
     expect(pipe.stdout).toBe('y\n')
     expect(pipe.status).toBe(0)
   })
@@ -136,12 +157,24 @@ describe('mempolicy -- command: runs the command under the policy', () => {
   for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGALRM', 'SIGPWR', 'SIGINT', 'SIGTERM'] as const) {
     it(`${signal} sent to mempolicy's PID reaches the command itself (no inspector, no orphan)`, async () => {
       const script = `trap 'echo got-${signal}; exit 42' ${signal.slice(3)}; echo ready; while :; do sleep 0.02; done`
-      const child = spawnChild(process.execPath, [cli, '-l', '--', 'sh', '-c', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawnChild(process.execPath, [cli, '-l', '--', 'sh', '-c', script], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       let out = ''
       let err = ''
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
-      const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })))
-      await new Promise<void>((resolve) => child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes('ready')) resolve() }))
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d
+      })
+      const done = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.once('exit', (code, sig) => resolve({ code, signal: sig })),
+      )
+      await new Promise<void>((resolve) =>
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d
+          if (out.includes('ready')) resolve()
+        }),
+      )
       child.kill(signal)
       expect(await done).toEqual({ code: 42, signal: null })
       expect(out).toContain(`got-${signal}`)
@@ -160,9 +193,18 @@ describe('CPU binding, side by side with numactl', () => {
   // What the command sees: its CPUs, its nodes, and its own policy.
   const SEE = ['sh', '-c', 'grep -E "^(Cpus|Mems)_allowed_list" /proc/self/status; grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2']
   const lines: string[][] = [
-    ['-C', `${lastCpu}`, '-l'], ['--physcpubind', `${lastCpu}`, '--membind', `${node}`], ['-N', `${node}`, '-m', `${node}`],
-    ['--cpunodebind=+0', '--interleave=+0'], ['-C', `+0`], ['-C', `!${lastCpu}`], ['-a', '-C', `${lastCpu}`], ['-C', `0x${lastCpu.toString(16)}`],
-    ['-N', `${node}`, '-p', 'same'], ['--cpubind', 'all', '-m', 'all'], ['-C', `0-${lastCpu}`], ['-C', 'all'],
+    ['-C', `${lastCpu}`, '-l'],
+    ['--physcpubind', `${lastCpu}`, '--membind', `${node}`],
+    ['-N', `${node}`, '-m', `${node}`],
+    ['--cpunodebind=+0', '--interleave=+0'],
+    ['-C', `+0`],
+    ['-C', `!${lastCpu}`],
+    ['-a', '-C', `${lastCpu}`],
+    ['-C', `0x${lastCpu.toString(16)}`],
+    ['-N', `${node}`, '-p', 'same'],
+    ['--cpubind', 'all', '-m', 'all'],
+    ['-C', `0-${lastCpu}`],
+    ['-C', 'all'],
   ]
   for (const line of lines) {
     it(`${line.join(' ')}: the command sees what it sees under numactl`, (ctx) => {
@@ -176,8 +218,18 @@ describe('CPU binding, side by side with numactl', () => {
   }
 
   const refused: string[][] = [
-    ['-C', '99999'], ['-C', `0-99999`], ['-C', `+${getCpuAffinity().length}`], ['-C', 'x'], ['-C', '0,'], ['-C', '0-'],
-    ['-N', '99999'], ['-N', `+${memsAllowed().length}`], ['-i', '!'], ['-i', 'all,0'], ['-i', '0x'], ['-m', '-1'],
+    ['-C', '99999'],
+    ['-C', `0-99999`],
+    ['-C', `+${getCpuAffinity().length}`],
+    ['-C', 'x'],
+    ['-C', '0,'],
+    ['-C', '0-'],
+    ['-N', '99999'],
+    ['-N', `+${memsAllowed().length}`],
+    ['-i', '!'],
+    ['-i', 'all,0'],
+    ['-i', '0x'],
+    ['-m', '-1'],
     ['-N', 'allx'],
   ]
   for (const line of refused) {
@@ -267,7 +319,11 @@ describe('mempolicy: bad input is a message on stderr, exit 1, and nothing run',
  */
 function asMempolicyPrints(text: string): string {
   const MODES = ['default', 'preferred', 'bind', 'interleave', 'local', 'preferred-many', 'weighted-interleave']
-  const FLAGS: [string, number][] = [['static-nodes', 0x8000], ['relative-nodes', 0x4000], ['numa-balancing', 0x2000]]
+  const FLAGS: [string, number][] = [
+    ['static-nodes', 0x8000],
+    ['relative-nodes', 0x4000],
+    ['numa-balancing', 0x2000],
+  ]
   let mode = /^policy: (.*)$/m.exec(text)![1]!
   let flagged = false
   text = text.replace(/^policy: \[(\d+)\]$/m, (_, n: string) => {
@@ -292,15 +348,36 @@ function asMempolicyPrints(text: string): string {
  */
 function steady(text: string): string {
   const mask = /^interleavemask: (.*)$/m.exec(text)?.[1]!.trim().split(' ').filter(Boolean).map(Number)
-  const check = (n: string): void => { if (mask !== undefined) expect(mask).toContain(Number(n)) }
+  const check = (n: string): void => {
+    if (mask !== undefined) expect(mask).toContain(Number(n))
+  }
   return text
-    .replace(/^(preferred node: )(\d+)( \(interleave next\))$/m, (_, a: string, n: string, b: string) => { check(n); return `${a}N${b}` })
-    .replace(/^interleavenode: (\d+)$/m, (_, n: string) => { check(n); return 'interleavenode: N' })
+    .replace(/^(preferred node: )(\d+)( \(interleave next\))$/m, (_, a: string, n: string, b: string) => {
+      check(n)
+      return `${a}N${b}`
+    })
+    .replace(/^interleavenode: (\d+)$/m, (_, n: string) => {
+      check(n)
+      return 'interleavenode: N'
+    })
 }
 
 describe('--show and --hardware, side by side with numactl', () => {
-  const policies: string[][] = [[], ['-i', `${node}`], ['-i', 'all'], ['-m', `${node}`], ['-m', 'all'], ['-p', `${node}`], ['-P', `${node}`], ['-l'], ['-b', '-m', `${node}`],
-    ['-C', `${lastCpu}`], ['-N', `${node}`], ['-C', `${lastCpu}`, '-m', `${node}`], ['-c', `${node}`, '-i', 'same']]
+  const policies: string[][] = [
+    [],
+    ['-i', `${node}`],
+    ['-i', 'all'],
+    ['-m', `${node}`],
+    ['-m', 'all'],
+    ['-p', `${node}`],
+    ['-P', `${node}`],
+    ['-l'],
+    ['-b', '-m', `${node}`],
+    ['-C', `${lastCpu}`],
+    ['-N', `${node}`],
+    ['-C', `${lastCpu}`, '-m', `${node}`],
+    ['-c', `${node}`, '-i', 'same'],
+  ]
   for (const policy of policies) {
     it(`under '${policy.join(' ') || 'no policy'}': mempolicy -s prints what numactl -s prints`, (ctx) => {
       if (!hasNumactl) return ctx.skip('numactl is not installed: nothing to compare with')
@@ -356,7 +433,9 @@ describe('--show and --hardware, side by side with numactl', () => {
   it('mempolicy -H: the format, without numactl', () => {
     const run = mempolicy('-H')
     expect(run.status).toBe(0)
-    expect(run.stdout).toMatch(/^available: \d+ nodes \([0-9,-]+\)\n(node \d+ cpus:( \d+)*\nnode \d+ size: \d+ MB\nnode \d+ free: \d+ MB\n)+(node distances:\nnode( +\d+ )+\n( +\d+:( +\d+ )+\n)+|No distance information available\.\n)$/)
+    expect(run.stdout).toMatch(
+      /^available: \d+ nodes \([0-9,-]+\)\n(node \d+ cpus:( \d+)*\nnode \d+ size: \d+ MB\nnode \d+ free: \d+ MB\n)+(node distances:\nnode( +\d+ )+\n( +\d+:( +\d+ )+\n)+|No distance information available\.\n)$/,
+    )
   })
 })
 
@@ -392,7 +471,13 @@ describe('mempolicy maps PID', () => {
       const run = mempolicy('maps', '--json', '--mappings', `${pid}`)
       expect(run.stderr).toBe('')
       expect(run.status).toBe(0)
-      const result = JSON.parse(run.stdout) as { pid: number; command: string; total: number; nodes: Record<string, number>; mappings: { policy: string; nodes: Record<string, number>; kind: string }[] }
+      const result = JSON.parse(run.stdout) as {
+        pid: number
+        command: string
+        total: number
+        nodes: Record<string, number>
+        mappings: { policy: string; nodes: Record<string, number>; kind: string }[]
+      }
       expect(result.pid).toBe(pid)
       expect(result.command).toBe('node')
       expect(result.nodes[node]).toBeGreaterThanOrEqual(32 << 20)
@@ -411,15 +496,23 @@ describe('mempolicy maps PID', () => {
   it('draws a bar per node with the size and share beside it, and a per-mapping table', async () => {
     const { pid, stop } = await holder()
     try {
-      const run = spawnSync(process.execPath, [cli, 'maps', '--mappings', `${pid}`], { encoding: 'utf8', env: { ...process.env, LANG: 'C.UTF-8' } })
+      const run = spawnSync(process.execPath, [cli, 'maps', '--mappings', `${pid}`], {
+        encoding: 'utf8',
+        env: { ...process.env, LANG: 'C.UTF-8' },
+      })
       expect(run.status).toBe(0)
       const lines = run.stdout.split('\n')
       expect(lines[0]).toMatch(new RegExp(`^pid ${pid} \\(node\\): \\d+\\.\\d (MiB|GiB) resident in \\d+ of \\d+ mappings$`))
       expect(run.stdout).toMatch(new RegExp(`^node ${node}  [█▏▎▍▌▋▊▉ ]+  +\\d+\\.\\d (MiB|GiB)  +\\d+\\.\\d%$`, 'm'))
       expect(run.stdout).toMatch(new RegExp(`^address +policy( +node \\d+)* +node ${node}( +node \\d+)* +mapping$`, 'm'))
       // One column per node: the buffer's 32 MiB under its node, '-' where a mapping has nothing.
-      expect(run.stdout).toMatch(new RegExp(`^[0-9a-f]+ +interleave:${node}( +(-|\\S+ \\S+))* +3\\d\\.\\d MiB( +(-|\\S+ \\S+))* +anon$`, 'm'))
-      const ascii = spawnSync(process.execPath, [cli, 'maps', `${pid}`], { encoding: 'utf8', env: { ...process.env, LANG: 'C', LC_ALL: '', LC_CTYPE: '' } })
+      expect(run.stdout).toMatch(
+        new RegExp(`^[0-9a-f]+ +interleave:${node}( +(-|\\S+ \\S+))* +3\\d\\.\\d MiB( +(-|\\S+ \\S+))* +anon$`, 'm'),
+      )
+      const ascii = spawnSync(process.execPath, [cli, 'maps', `${pid}`], {
+        encoding: 'utf8',
+        env: { ...process.env, LANG: 'C', LC_ALL: '', LC_CTYPE: '' },
+      })
       expect(ascii.stdout).toMatch(new RegExp(`^node ${node}  [# ]+  `, 'm'))
     } finally {
       stop()

@@ -13,10 +13,22 @@ describe('constants', () => {
 
   it('are the kernel UAPI values', () => {
     expect(constants).toEqual({
-      MPOL_DEFAULT: 0, MPOL_PREFERRED: 1, MPOL_BIND: 2, MPOL_INTERLEAVE: 3, MPOL_LOCAL: 4, MPOL_PREFERRED_MANY: 5,
-      MPOL_WEIGHTED_INTERLEAVE: 6, MPOL_F_STATIC_NODES: 0x8000, MPOL_F_RELATIVE_NODES: 0x4000,
-      MPOL_F_NUMA_BALANCING: 0x2000, MPOL_F_NODE: 1, MPOL_F_ADDR: 2, MPOL_F_MEMS_ALLOWED: 4,
-      MPOL_MF_STRICT: 1, MPOL_MF_MOVE: 2, MPOL_MF_MOVE_ALL: 4,
+      MPOL_DEFAULT: 0,
+      MPOL_PREFERRED: 1,
+      MPOL_BIND: 2,
+      MPOL_INTERLEAVE: 3,
+      MPOL_LOCAL: 4,
+      MPOL_PREFERRED_MANY: 5,
+      MPOL_WEIGHTED_INTERLEAVE: 6,
+      MPOL_F_STATIC_NODES: 0x8000,
+      MPOL_F_RELATIVE_NODES: 0x4000,
+      MPOL_F_NUMA_BALANCING: 0x2000,
+      MPOL_F_NODE: 1,
+      MPOL_F_ADDR: 2,
+      MPOL_F_MEMS_ALLOWED: 4,
+      MPOL_MF_STRICT: 1,
+      MPOL_MF_MOVE: 2,
+      MPOL_MF_MOVE_ALL: 4,
     })
     expect(Object.isFrozen(constants)).toBe(true)
   })

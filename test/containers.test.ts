@@ -11,7 +11,17 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { interleaveWeights, interleaveWeightsAuto, memsAllowed, pageSize, topology } from '../src/index'
 import {
-  PROFILES, SYSCALLS, answer, hasSysNice, refused, runtimeOf, seccompHarness, type Answer, type Profile, type RunOptions, type Syscall,
+  PROFILES,
+  SYSCALLS,
+  answer,
+  hasSysNice,
+  refused,
+  runtimeOf,
+  seccompHarness,
+  type Answer,
+  type Profile,
+  type RunOptions,
+  type Syscall,
 } from './seccomp/profiles'
 
 const SLOW = 120_000
@@ -35,7 +45,14 @@ function run(profile: Profile, argv: string[], options?: RunOptions): SpawnSyncR
 
 const hasNumactl = spawnSync('numactl', ['--hardware'], { stdio: 'ignore' }).error === undefined
 
-interface Failure { name: string; code: string; errno: number; syscall: string; hint?: string; message: string }
+interface Failure {
+  name: string
+  code: string
+  errno: number
+  syscall: string
+  hint?: string
+  message: string
+}
 type Outcome = { ok: unknown } | { error: Failure }
 
 /** Every export, in the order that lets each one be tried (mbind before setHomeNode). */
@@ -107,7 +124,10 @@ const child = (options) => new Promise((resolve, reject) => {
 `
 
 function exercise(profile: Profile, options: RunOptions = {}): Record<string, Outcome> {
-  const result = run(profile, [process.execPath, '-e', EXERCISE], { ...options, env: { MP_DIST: dist, MP_NODE: String(node), ...options.env } })
+  const result = run(profile, [process.execPath, '-e', EXERCISE], {
+    ...options,
+    env: { MP_DIST: dist, MP_NODE: String(node), ...options.env },
+  })
   expect(result.stderr, profile).toBe('')
   expect(result.status, profile).toBe(0)
   return JSON.parse(result.stdout) as Record<string, Outcome>
@@ -141,7 +161,13 @@ const [major = 0, minor = 0] = release().split(/[.-]/).map(Number)
 const kernelHasHomeNode = major > 5 || (major === 5 && minor >= 17)
 
 /** The hint a refusal of `syscall` must carry under `profile`, for the runtime the marks name. */
-function expectHint(profile: Profile, syscall: Syscall, errno: Answer, hint: string | undefined, runtime: 'docker' | 'podman' | 'kubernetes' | undefined): void {
+function expectHint(
+  profile: Profile,
+  syscall: Syscall,
+  errno: Answer,
+  hint: string | undefined,
+  runtime: 'docker' | 'podman' | 'kubernetes' | undefined,
+): void {
   expect(hint, syscall).toBeDefined()
   const text = hint!
   const capFix = {
@@ -158,28 +184,34 @@ function expectHint(profile: Profile, syscall: Syscall, errno: Answer, hint: str
   }[runtime ?? 'none']
   if (errno === 'EPERM' && NICE_GATED.has(syscall)) {
     expect(hasSysNice(profile)).toBe(false)
-    expect(text).toBe(`a seccomp filter blocks ${syscall} and this process lacks CAP_SYS_NICE: the default profiles of Docker and containerd (Kubernetes' RuntimeDefault) allow ${syscall} only to a container that has it; ${capFix}`)
+    expect(text).toBe(
+      `a seccomp filter blocks ${syscall} and this process lacks CAP_SYS_NICE: the default profiles of Docker and containerd (Kubernetes' RuntimeDefault) allow ${syscall} only to a container that has it; ${capFix}`,
+    )
   } else if (errno === 'EPERM') {
     // move_pages, migrate_pages: SYS_NICE does not help, and the hint says so.
-    expect(text).toBe(`a seccomp filter blocks ${syscall}: the default profiles of Docker, Podman and containerd (Kubernetes' RuntimeDefault) never allow it, with or without CAP_SYS_NICE; ${profileFix}`)
+    expect(text).toBe(
+      `a seccomp filter blocks ${syscall}: the default profiles of Docker, Podman and containerd (Kubernetes' RuntimeDefault) never allow it, with or without CAP_SYS_NICE; ${profileFix}`,
+    )
   } else {
     expect(syscall).toBe('set_mempolicy_home_node')
-    expect(text).toBe(kernelHasHomeNode
-      ? `a seccomp filter answered ENOSYS: this kernel (${release()}) has set_mempolicy_home_node (Linux 5.17+), but the filter does not allow it (Podman's default profile does not list it); ${profileFix}`
-      : `this kernel (${release()}) predates set_mempolicy_home_node, which Linux 5.17 added`)
+    expect(text).toBe(
+      kernelHasHomeNode
+        ? `a seccomp filter answered ENOSYS: this kernel (${release()}) has set_mempolicy_home_node (Linux 5.17+), but the filter does not allow it (Podman's default profile does not list it); ${profileFix}`
+        : `this kernel (${release()}) predates set_mempolicy_home_node, which Linux 5.17 added`,
+    )
   }
 }
 
 const DESCRIPTIONS: Record<string, string> = { EPERM: 'operation not permitted', ENOSYS: 'function not implemented' }
 
-describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp profile', { timeout: SLOW }, () => {
+describe.skipIf(missing !== undefined)("under each runtime's default seccomp profile", { timeout: SLOW }, () => {
   describe.each(PROFILES.map((p) => [p]))('%s', (profile) => {
     let out: Record<string, Outcome>
     beforeAll(() => {
       out = exercise(profile)
     }, SLOW)
 
-    it('the child really runs under the filter, with the runtime\'s capabilities', () => {
+    it("the child really runs under the filter, with the runtime's capabilities", () => {
       const status = (out.status as { ok: { seccomp: string; capEff: string; mems: string } }).ok
       expect(status.seccomp).toBe('2')
       expect((BigInt(`0x${status.capEff}`) >> 23n) & 1n).toBe(hasSysNice(profile) ? 1n : 0n)
@@ -229,7 +261,10 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
       expect(ok('parseNodes')).toEqual(memsAllowed())
       const topo = ok('topology') as ReturnType<typeof topology>
       const here = topology()
-      expect({ ...topo, nodes: topo.nodes.map((n) => ({ ...n, memFree: 0 })) }).toEqual({ ...here, nodes: here.nodes.map((n) => ({ ...n, memFree: 0 })) })
+      expect({ ...topo, nodes: topo.nodes.map((n) => ({ ...n, memFree: 0 })) }).toEqual({
+        ...here,
+        nodes: here.nodes.map((n) => ({ ...n, memFree: 0 })),
+      })
       expect(ok('interleaveWeights')).toEqual(interleaveWeights())
       expect(ok('allocPlain')).toBe(4 * pageSize)
       expect(ok('spawnPlain')).toBe('default')
@@ -252,7 +287,7 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
     })
   })
 
-  it('names the fix for the runtime it finds: Kubernetes over Docker\'s marks, and both forms where it finds none', () => {
+  it("names the fix for the runtime it finds: Kubernetes over Docker's marks, and both forms where it finds none", () => {
     const kube = exercise('docker', { env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' } })
     const kubeHint = (kube.setMempolicy as { error: Failure }).error.hint!
     expect(kubeHint).toContain('securityContext.capabilities.add: ["SYS_NICE"]')
@@ -261,7 +296,8 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
       const none = exercise(profile, { marks: false })
       const syscall = firstRefusal(profile, USES.movePages!)!
       expectHint(profile, syscall[0], syscall[1], (none.movePages as { error: Failure }).error.hint, undefined)
-      if (profile === 'docker') expectHint(profile, 'set_mempolicy', 'EPERM', (none.setMempolicy as { error: Failure }).error.hint, undefined)
+      if (profile === 'docker')
+        expectHint(profile, 'set_mempolicy', 'EPERM', (none.setMempolicy as { error: Failure }).error.hint, undefined)
     }
   })
 
@@ -272,14 +308,19 @@ describe.skipIf(missing !== undefined)('under each runtime\'s default seccomp pr
     expect((fixed.capabilities as { ok: { seccomp: unknown } }).ok.seccomp).toEqual({ filtered: true, blocked: [], errors: {} })
   })
 
-  it('ENOSYS from a filter is told apart from the kernel\'s: a call the kernel has is named as filtered', () => {
+  it("ENOSYS from a filter is told apart from the kernel's: a call the kernel has is named as filtered", () => {
     // A profile that answers ENOSYS for set_mempolicy, which every kernel with NUMA support has.
     const out = exercise('podman', { rules: { set_mempolicy: 'ENOSYS' } })
     const error = (out.setMempolicy as { error: Failure }).error
     expect(error).toMatchObject({ code: 'ENOSYS', syscall: 'set_mempolicy' })
-    expect(error.hint).toBe(`a seccomp filter answered ENOSYS: this kernel (${release()}) has set_mempolicy (it has NUMA support: /proc/self/numa_maps exists), but the filter does not allow it; start the container with a seccomp profile that allows set_mempolicy: podman run --security-opt seccomp=<file>`)
+    expect(error.hint).toBe(
+      `a seccomp filter answered ENOSYS: this kernel (${release()}) has set_mempolicy (it has NUMA support: /proc/self/numa_maps exists), but the filter does not allow it; start the container with a seccomp profile that allows set_mempolicy: podman run --security-opt seccomp=<file>`,
+    )
     expect((out.capabilities as { ok: { seccomp: { errors: unknown } } }).ok.seccomp.errors).toEqual({
-      set_mempolicy: 'ENOSYS', move_pages: 'EPERM', migrate_pages: 'EPERM', set_mempolicy_home_node: 'ENOSYS',
+      set_mempolicy: 'ENOSYS',
+      move_pages: 'EPERM',
+      migrate_pages: 'EPERM',
+      set_mempolicy_home_node: 'ENOSYS',
     })
   })
 })
@@ -326,9 +367,14 @@ describe.skipIf(missing !== undefined || !hasNumactl)('mempolicy and numactl und
       // refused get_mempolicy; numactl 2.0.19 and later give up ("No NUMA support available"), exit 1.
       const lines = a.stdout.split('\n')
       expect(lines).toEqual([
-        'policy: unknown', 'preferred node: unknown',
-        expect.stringMatching(/^physcpubind: /), expect.stringMatching(/^cpubind: /), expect.stringMatching(/^nodebind: /),
-        'membind: unknown', 'preferred: unknown', '',
+        'policy: unknown',
+        'preferred node: unknown',
+        expect.stringMatching(/^physcpubind: /),
+        expect.stringMatching(/^cpubind: /),
+        expect.stringMatching(/^nodebind: /),
+        'membind: unknown',
+        'preferred: unknown',
+        '',
       ])
       const shared = (text: string): string[] => text.split('\n').filter((l) => /^(physcpubind|cpubind|nodebind):/.test(l))
       if (b.stdout.includes('No NUMA support available')) {
@@ -341,11 +387,17 @@ describe.skipIf(missing !== undefined || !hasNumactl)('mempolicy and numactl und
         expect(b.stdout).toMatch(/^policy: default$/m)
         expect(new Set(b.stderr.trim().split('\n'))).toEqual(new Set(['get_mempolicy: Operation not permitted']))
       }
-      expect(a.stderr).toMatch(/^mempolicy: the policy, preferred node, membind and preferred are unknown: EPERM: operation not permitted, get_mempolicy \(a seccomp filter blocks get_mempolicy and this process lacks CAP_SYS_NICE: .*\)\n$/)
+      expect(a.stderr).toMatch(
+        /^mempolicy: the policy, preferred node, membind and preferred are unknown: EPERM: operation not permitted, get_mempolicy \(a seccomp filter blocks get_mempolicy and this process lacks CAP_SYS_NICE: .*\)\n$/,
+      )
     })
 
     it('a policy the profile refuses fails as numactl does, exit 1, naming the filter; one it allows works', () => {
-      for (const args of [['-m', `${node}`, '--show'], ['-i', `${node}`, '--', 'true'], ['-l', '--', 'true']]) {
+      for (const args of [
+        ['-m', `${node}`, '--show'],
+        ['-i', `${node}`, '--', 'true'],
+        ['-l', '--', 'true'],
+      ]) {
         const [a, b] = [ours(...args), theirs(...args.filter((x) => x !== '--'))]
         expect(a.status, args.join(' ')).toBe(b.status)
         // The command runs in place of mempolicy, so set_mempolicy is its first call, as numactl's.
@@ -357,7 +409,11 @@ describe.skipIf(missing !== undefined || !hasNumactl)('mempolicy and numactl und
         } else {
           expect(a.status).toBe(1)
           expect(b.stderr).toMatch(/set_mempolicy: Operation not permitted/)
-          expect(a.stderr).toMatch(new RegExp(`^mempolicy: setting the policy: EPERM: operation not permitted, ${first[0]} \\(a seccomp filter blocks ${first[0]} and this process lacks CAP_SYS_NICE`))
+          expect(a.stderr).toMatch(
+            new RegExp(
+              `^mempolicy: setting the policy: EPERM: operation not permitted, ${first[0]} \\(a seccomp filter blocks ${first[0]} and this process lacks CAP_SYS_NICE`,
+            ),
+          )
         }
       }
       const plain = ours('--', 'true')
@@ -372,12 +428,22 @@ describe.skipIf(missing !== undefined)('the seccomp harness', { timeout: SLOW },
   it('answers each syscall of the table as each profile does', () => {
     if ('missing' in harness) return
     const names = { [-errno.EPERM]: 'EPERM', [-errno.ENOSYS]: 'ENOSYS' } as Record<number, Answer>
-    const unfiltered = Object.fromEntries(spawnSync(harness.probe, SYSCALLS, { encoding: 'utf8' }).stdout.trim().split('\n').map((l: string) => l.split('=')))
+    const unfiltered = Object.fromEntries(
+      spawnSync(harness.probe, SYSCALLS, { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n')
+        .map((l: string) => l.split('=')),
+    )
     let checked = 0
     for (const profile of PROFILES) {
       const got = run(profile, [harness.probe, ...SYSCALLS])
       expect(got.status, got.stderr).toBe(0)
-      const answers = Object.fromEntries(got.stdout.trim().split('\n').map((l) => l.split('=')))
+      const answers = Object.fromEntries(
+        got.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split('=')),
+      )
       for (const syscall of SYSCALLS) {
         const rc = Number(answers[syscall])
         const expected = answer(profile, syscall)
@@ -408,7 +474,11 @@ const canUserns = isRoot && spawnSync(ROOTLESS[0]!, [...ROOTLESS.slice(1), 'true
 const WEIGHTS = '/sys/kernel/mm/mempolicy/weighted_interleave'
 
 /** Runs a node script in a private mount namespace after `setup` (shell) ran there; returns its JSON. */
-function inNamespace(setup: string, script: string, prefix: string[] = ['unshare', '-m', '--propagation', 'private']): Record<string, Outcome> {
+function inNamespace(
+  setup: string,
+  script: string,
+  prefix: string[] = ['unshare', '-m', '--propagation', 'private'],
+): Record<string, Outcome> {
   const source = `
     const mp = require(${JSON.stringify(dist)})
     const out = {}
@@ -418,7 +488,11 @@ function inNamespace(setup: string, script: string, prefix: string[] = ['unshare
     ;(async () => { ${script} })().then(() => process.stdout.write(JSON.stringify(out)))
   `
   const { LD_PRELOAD: _preload, MEMPOLICY_PREBUILD: _build, ...env } = process.env
-  const run = spawnSync(prefix[0]!, [...prefix.slice(1), 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', process.execPath, '-e', source], { encoding: 'utf8', env, timeout: 60_000 })
+  const run = spawnSync(prefix[0]!, [...prefix.slice(1), 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', process.execPath, '-e', source], {
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  })
   expect(run.stderr).toBe('')
   expect(run.status).toBe(0)
   return JSON.parse(run.stdout) as Record<string, Outcome>
@@ -426,7 +500,10 @@ function inNamespace(setup: string, script: string, prefix: string[] = ['unshare
 
 /** The same, for a command line: stdout, stderr and status. */
 function shellInNamespace(setup: string, command: string): SpawnSyncReturns<string> {
-  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; ${command}`], { encoding: 'utf8', timeout: 60_000 })
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; ${command}`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
 }
 
 const errorOf = (outcome: Outcome | undefined): Failure => {
@@ -435,70 +512,100 @@ const errorOf = (outcome: Outcome | undefined): Failure => {
 }
 
 describe('other container realities', { timeout: SLOW }, () => {
-  it.skipIf(!canUnshare || !existsSync(WEIGHTS))('a read-only /sys: writing interleave weights fails with EROFS and says so; nothing changes', () => {
-    const before = { weights: interleaveWeights(), auto: interleaveWeightsAuto() }
-    const [first] = Object.keys(before.weights)
-    const out = inNamespace('mount -o remount,bind,ro /sys', `
+  it.skipIf(!canUnshare || !existsSync(WEIGHTS))(
+    'a read-only /sys: writing interleave weights fails with EROFS and says so; nothing changes',
+    () => {
+      const before = { weights: interleaveWeights(), auto: interleaveWeightsAuto() }
+      const [first] = Object.keys(before.weights)
+      const out = inNamespace(
+        'mount -o remount,bind,ro /sys',
+        `
       await record('weights', () => mp.interleaveWeights())
       await record('set', () => mp.setInterleaveWeights({ ${first}: ${before.weights[Number(first)]} }))
       await record('auto', () => mp.setInterleaveWeightsAuto(false))
       await record('topology', () => mp.topology().online)
-    `)
-    expect(out.weights).toEqual({ ok: before.weights })
-    for (const name of ['set', 'auto']) {
-      const error = errorOf(out[name])
-      expect(error).toMatchObject({ name: 'MempolicyError', code: 'EROFS', syscall: 'write' })
-      expect(error.hint).toBe('/sys is mounted read-only here (sysfs), as container runtimes mount /sys: the weights are system-wide, so set them on the host')
-    }
-    expect(out.topology).toEqual({ ok: topology().online })
-    expect({ weights: interleaveWeights(), auto: interleaveWeightsAuto() }).toEqual(before)
-  })
+    `,
+      )
+      expect(out.weights).toEqual({ ok: before.weights })
+      for (const name of ['set', 'auto']) {
+        const error = errorOf(out[name])
+        expect(error).toMatchObject({ name: 'MempolicyError', code: 'EROFS', syscall: 'write' })
+        expect(error.hint).toBe(
+          '/sys is mounted read-only here (sysfs), as container runtimes mount /sys: the weights are system-wide, so set them on the host',
+        )
+      }
+      expect(out.topology).toEqual({ ok: topology().online })
+      expect({ weights: interleaveWeights(), auto: interleaveWeightsAuto() }).toEqual(before)
+    },
+  )
 
-  it.skipIf(!canUnshare)('/sys/devices/system/node hidden: topology() and --hardware say what is missing, node ids are bounded by Mems_allowed', () => {
-    const hide = 'mount -t tmpfs tmpfs /sys/devices/system/node'
-    const out = inNamespace(hide, `
+  it.skipIf(!canUnshare)(
+    '/sys/devices/system/node hidden: topology() and --hardware say what is missing, node ids are bounded by Mems_allowed',
+    () => {
+      const hide = 'mount -t tmpfs tmpfs /sys/devices/system/node'
+      const out = inNamespace(
+        hide,
+        `
       await record('topology', () => mp.topology())
       await record('memsAllowed', () => mp.memsAllowed())
       await record('all', () => mp.parseNodes('all'))
       await record('beyond', () => mp.setMempolicy({ mode: 'bind', nodes: [1023] }))
       await record('pastWidth', () => mp.setMempolicy({ mode: 'bind', nodes: [1024] }))
       await record('caps', () => mp.capabilities().memsAllowed)
-    `)
-    const hidden = '/sys/devices/system/node has no node list: a tmpfs is mounted over /sys/devices/system/node, hiding what the kernel publishes there'
-    const error = errorOf(out.topology) as Failure & { path?: string }
-    expect(error).toMatchObject({ name: 'MempolicyError', code: 'ENOENT', syscall: 'open', path: '/sys/devices/system/node/online', hint: hidden })
-    expect(out.memsAllowed).toEqual({ ok: memsAllowed() })
-    expect(out.all).toEqual({ ok: memsAllowed() })
-    expect(out.caps).toEqual({ ok: memsAllowed() })
-    // The bound: the width of Mems_allowed in /proc/self/status (the kernel's MAX_NUMNODES).
-    const width = readFileSync('/proc/self/status', 'latin1').match(/^Mems_allowed:\s*([0-9a-f,]+)$/m)![1]!.replace(/,/g, '').length * 4
-    if (width === 1024) {
-      expect(errorOf(out.pastWidth)).toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
-      const beyond = errorOf(out.beyond)
-      expect(beyond).toMatchObject({ code: 'EINVAL', syscall: 'set_mempolicy' })
-      expect(beyond.hint).toBe(`node 1023 is not among this thread's allowed nodes (${formatList(memsAllowed())}); whether it is online or has memory is unknown: ${hidden}`)
-    }
-    const hardware = shellInNamespace(hide, `${process.execPath} ${cli} --hardware`)
-    expect(hardware.stdout).toBe('')
-    expect(hardware.stderr).toBe(`mempolicy: cannot show the hardware: ${hidden}\n`)
-    expect(hardware.status).toBe(1)
-    if (hasNumactl) {
-      // numactl prints an empty machine and exits 0; its --show prints cpubind and nodebind empty.
-      expect(shellInNamespace(hide, 'numactl --hardware').stdout).toMatch(/^available: 0 nodes \(\)/)
-      const [a, b] = [shellInNamespace(hide, `${process.execPath} ${cli} --show`), shellInNamespace(hide, 'numactl --show')]
-      expect(b.stdout).toMatch(/^cpubind: \nnodebind: \n/m)
-      expect(a.stdout).toBe(b.stdout.replace(/^cpubind: \nnodebind: \n/m, 'cpubind: unknown\nnodebind: unknown\n'))
-      expect(a.stderr).toBe(`mempolicy: cpubind and nodebind are unknown: ${hidden}\n`)
-      expect(b.stderr).toBe('')
-      expect(a.status).toBe(b.status)
-    }
-  })
+    `,
+      )
+      const hidden =
+        '/sys/devices/system/node has no node list: a tmpfs is mounted over /sys/devices/system/node, hiding what the kernel publishes there'
+      const error = errorOf(out.topology) as Failure & { path?: string }
+      expect(error).toMatchObject({
+        name: 'MempolicyError',
+        code: 'ENOENT',
+        syscall: 'open',
+        path: '/sys/devices/system/node/online',
+        hint: hidden,
+      })
+      expect(out.memsAllowed).toEqual({ ok: memsAllowed() })
+      expect(out.all).toEqual({ ok: memsAllowed() })
+      expect(out.caps).toEqual({ ok: memsAllowed() })
+      // The bound: the width of Mems_allowed in /proc/self/status (the kernel's MAX_NUMNODES).
+      const width =
+        readFileSync('/proc/self/status', 'latin1')
+          .match(/^Mems_allowed:\s*([0-9a-f,]+)$/m)![1]!
+          .replace(/,/g, '').length * 4
+      if (width === 1024) {
+        expect(errorOf(out.pastWidth)).toMatchObject({ code: 'ERR_OUT_OF_RANGE' })
+        const beyond = errorOf(out.beyond)
+        expect(beyond).toMatchObject({ code: 'EINVAL', syscall: 'set_mempolicy' })
+        expect(beyond.hint).toBe(
+          `node 1023 is not among this thread's allowed nodes (${formatList(memsAllowed())}); whether it is online or has memory is unknown: ${hidden}`,
+        )
+      }
+      const hardware = shellInNamespace(hide, `${process.execPath} ${cli} --hardware`)
+      expect(hardware.stdout).toBe('')
+      expect(hardware.stderr).toBe(`mempolicy: cannot show the hardware: ${hidden}\n`)
+      expect(hardware.status).toBe(1)
+      if (hasNumactl) {
+        // numactl prints an empty machine and exits 0; its --show prints cpubind and nodebind empty.
+        expect(shellInNamespace(hide, 'numactl --hardware').stdout).toMatch(/^available: 0 nodes \(\)/)
+        const [a, b] = [shellInNamespace(hide, `${process.execPath} ${cli} --show`), shellInNamespace(hide, 'numactl --show')]
+        expect(b.stdout).toMatch(/^cpubind: \nnodebind: \n/m)
+        expect(a.stdout).toBe(b.stdout.replace(/^cpubind: \nnodebind: \n/m, 'cpubind: unknown\nnodebind: unknown\n'))
+        expect(a.stderr).toBe(`mempolicy: cpubind and nodebind are unknown: ${hidden}\n`)
+        expect(b.stderr).toBe('')
+        expect(a.status).toBe(b.status)
+      }
+    },
+  )
 
-  it.skipIf(!canUserns || !existsSync(WEIGHTS))('root in a user namespace (rootless): sysfs writes and MOVE_ALL are refused, with why; capabilities() agrees', () => {
-    // Refused by the file's owner and mode before anything is written (the weights are root's).
-    const weights = interleaveWeights()
-    const [first] = Object.keys(weights)
-    const out = inNamespace('true', `
+  it.skipIf(!canUserns || !existsSync(WEIGHTS))(
+    'root in a user namespace (rootless): sysfs writes and MOVE_ALL are refused, with why; capabilities() agrees',
+    () => {
+      // Refused by the file's owner and mode before anything is written (the weights are root's).
+      const weights = interleaveWeights()
+      const [first] = Object.keys(weights)
+      const out = inNamespace(
+        'true',
+        `
       await record('uidMap', () => require('node:fs').readFileSync('/proc/self/uid_map', 'latin1').trim().split(/\\s+/).join(' '))
       await record('set', () => mp.setInterleaveWeights({ ${first}: ${weights[Number(first)]} }))
       await record('caps', () => { const c = mp.capabilities(); return { moveAll: c.moveAll, modes: c.modes.length > 0 } })
@@ -506,16 +613,23 @@ describe('other container realities', { timeout: SLOW }, () => {
       memory.fill(1)
       await record('moveAll', () => mp.mbind(memory, { mode: 'bind', nodes: [${node}] }, { move: true, moveAll: true }))
       await record('policy', () => { mp.setMempolicy({ mode: 'bind', nodes: [${node}] }); mp.setMempolicy({ mode: 'default' }); return true })
-    `, ROOTLESS)
-    const error = errorOf(out.set)
-    expect(['EACCES', 'EPERM']).toContain(error.code)
-    expect(error.hint).toBe(`writing ${WEIGHTS}/node${first} needs root in the initial user namespace; this process is root only in a user namespace of its own (/proc/self/uid_map: ${(out.uidMap as { ok: string }).ok}), as in a rootless container`)
-    expect(errorOf(out.moveAll).hint).toMatch(/^moveAll \(MPOL_MF_MOVE_ALL\) needs CAP_SYS_NICE in the initial user namespace; this process has it only in a user namespace of its own/)
-    // Setting a policy needs no capability at all.
-    expect(out.policy).toEqual({ ok: true })
-    expect(out.caps).toEqual({ ok: { moveAll: false, modes: true } })
-    expect(interleaveWeights()).toEqual(weights)
-  })
+    `,
+        ROOTLESS,
+      )
+      const error = errorOf(out.set)
+      expect(['EACCES', 'EPERM']).toContain(error.code)
+      expect(error.hint).toBe(
+        `writing ${WEIGHTS}/node${first} needs root in the initial user namespace; this process is root only in a user namespace of its own (/proc/self/uid_map: ${(out.uidMap as { ok: string }).ok}), as in a rootless container`,
+      )
+      expect(errorOf(out.moveAll).hint).toMatch(
+        /^moveAll \(MPOL_MF_MOVE_ALL\) needs CAP_SYS_NICE in the initial user namespace; this process has it only in a user namespace of its own/,
+      )
+      // Setting a policy needs no capability at all.
+      expect(out.policy).toEqual({ ok: true })
+      expect(out.caps).toEqual({ ok: { moveAll: false, modes: true } })
+      expect(interleaveWeights()).toEqual(weights)
+    },
+  )
 })
 
 // cgroup v1's cpuset hierarchy, as this host has it (the guests mount cgroup2 only).

@@ -28,7 +28,7 @@ const nodeOfCpu = (cpu: number): number => {
 }
 
 describe('getCpuAffinity / setCpuAffinity (thread)', () => {
-  it('getCpuAffinity is the kernel\'s Cpus_allowed_list of the calling thread', () => {
+  it("getCpuAffinity is the kernel's Cpus_allowed_list of the calling thread", () => {
     expect(getCpuAffinity()).toEqual(kernelCpus())
   })
 
@@ -50,9 +50,16 @@ describe('getCpuAffinity / setCpuAffinity (thread)', () => {
     setCpuAffinity(cpu)
     const highest = Number(readFileSync('/sys/devices/system/cpu/possible', 'latin1').trim().split(/[-,]/).pop())
     const cases: [unknown, string][] = [
-      [highest + 1, 'ERR_OUT_OF_RANGE'], [-1, 'ERR_OUT_OF_RANGE'], [1.5, 'ERR_OUT_OF_RANGE'], ['x', 'ERR_INVALID_ARG_VALUE'],
-      [[], 'ERR_INVALID_ARG_VALUE'], ['', 'ERR_INVALID_ARG_VALUE'], [null, 'ERR_INVALID_ARG_TYPE'], [{}, 'ERR_INVALID_ARG_TYPE'],
-      [[0, 'a'], 'ERR_INVALID_ARG_TYPE'], [`0-${highest + 1}`, 'ERR_OUT_OF_RANGE'],
+      [highest + 1, 'ERR_OUT_OF_RANGE'],
+      [-1, 'ERR_OUT_OF_RANGE'],
+      [1.5, 'ERR_OUT_OF_RANGE'],
+      ['x', 'ERR_INVALID_ARG_VALUE'],
+      [[], 'ERR_INVALID_ARG_VALUE'],
+      ['', 'ERR_INVALID_ARG_VALUE'],
+      [null, 'ERR_INVALID_ARG_TYPE'],
+      [{}, 'ERR_INVALID_ARG_TYPE'],
+      [[0, 'a'], 'ERR_INVALID_ARG_TYPE'],
+      [`0-${highest + 1}`, 'ERR_OUT_OF_RANGE'],
     ]
     for (const [value, code] of cases) {
       expect(() => setCpuAffinity(value as number), String(value)).toThrow(expect.objectContaining({ code }))
@@ -61,12 +68,14 @@ describe('getCpuAffinity / setCpuAffinity (thread)', () => {
     expect(() => setCpuAffinity(cpu, { scope: 'all' as 'thread' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
     expect(() => setCpuAffinity(cpu, null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
     // A misspelt option is an error, not silently the calling thread only.
-    expect(() => setCpuAffinity(cpu, { process: true } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/Did you mean 'scope'\?/) }))
+    expect(() => setCpuAffinity(cpu, { process: true } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/Did you mean 'scope'\?/) }),
+    )
     expect(() => runOnNodes(0, { scop: 'process' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
     expect(kernelCpus()).toEqual([cpu])
   })
 
-  it('the addon refuses a mask narrower than the kernel\'s with EINVAL, which getCpuAffinity widens past', () => {
+  it("the addon refuses a mask narrower than the kernel's with EINVAL, which getCpuAffinity widens past", () => {
     const native = loaded()!
     // One 64-bit word is as wide as the kernel's mask only when nr_cpu_ids <= 64; either way the call is consistent.
     const rc = native.getAffinity(0, new Uint32Array(2))
@@ -78,7 +87,7 @@ describe('getCpuAffinity / setCpuAffinity (thread)', () => {
 })
 
 describe('currentCpu', () => {
-  it('is a CPU this thread may run on, and that CPU\'s node', () => {
+  it("is a CPU this thread may run on, and that CPU's node", () => {
     const { cpu, node } = currentCpu()
     expect(start).toContain(cpu)
     expect(node).toBe(nodeOfCpu(cpu))
@@ -130,7 +139,13 @@ describe("setCpuAffinity(cpus, { scope: 'process' })", () => {
     `
     const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })
     expect(run.status, run.stderr).toBe(0)
-    const out = JSON.parse(run.stdout) as { cpu: number; result: { threads: number[]; cpus: number[] }; tasks: number[]; cpus: string[]; blocking: number }
+    const out = JSON.parse(run.stdout) as {
+      cpu: number
+      result: { threads: number[]; cpus: number[] }
+      tasks: number[]
+      cpus: string[]
+      blocking: number
+    }
     expect(out.tasks.length).toBeGreaterThanOrEqual(4)
     expect(out.cpus).toEqual(out.tasks.map(() => String(out.cpu)))
     expect(out.result.threads).toEqual(out.tasks)
@@ -140,10 +155,11 @@ describe("setCpuAffinity(cpus, { scope: 'process' })", () => {
 })
 
 describe('from a Worker', () => {
-  it('each Worker places itself: runOnNodes and setCpuAffinity act on the Worker\'s own thread', async () => {
+  it("each Worker places itself: runOnNodes and setCpuAffinity act on the Worker's own thread", async () => {
     const { Worker } = await import('node:worker_threads')
     const cpu = start[start.length - 1]!
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const { parentPort } = require('node:worker_threads')
       const fs = require('node:fs')
       const mp = require(${JSON.stringify(dist)})
@@ -152,7 +168,9 @@ describe('from a Worker', () => {
       const after = own()
       mp.runOnNodes('all')
       parentPort.postMessage({ after, all: own(), mine: mp.getCpuAffinity() })
-    `, { eval: true })
+    `,
+      { eval: true },
+    )
     const message = await new Promise<{ after: string; all: string; mine: number[] }>((resolve, reject) => {
       worker.once('message', resolve)
       worker.once('error', reject)

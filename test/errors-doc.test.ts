@@ -63,7 +63,8 @@ const errors = api.slice(api.indexOf('\n## Errors'), api.indexOf('\n## Threads')
 const rows = errors.split('\n').filter((line) => /^\| `E[A-Z]+`/.test(line))
 const hints = read('src/hints.ts')
 const sources = readdirSync(path.join(root, 'src'), { recursive: true, encoding: 'utf8' })
-  .filter((f) => f.endsWith('.ts')).map((f) => read(path.join('src', f)))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => read(path.join('src', f)))
 
 describe('docs/api.md "Errors"', () => {
   it('has a row for every errno hintFor() answers', () => {
@@ -83,13 +84,25 @@ describe('docs/api.md "Errors"', () => {
   it('quotes only hints the code makes', () => {
     // Longest first, so that a long fragment is not cut up by a short one inside it.
     const fragments = [...new Set(sources.flatMap(literals))].filter((s) => s.length >= 2).sort((a, b) => b.length - a.length)
-    const quoted = rows.flatMap((row) => [...row.split(' | ').slice(2).join(' | ').matchAll(/`([^`]+)`/g)].map((m) => squash(m[1]!)))
+    const quoted = rows.flatMap((row) =>
+      [
+        ...row
+          .split(' | ')
+          .slice(2)
+          .join(' | ')
+          .matchAll(/`([^`]+)`/g),
+      ].map((m) => squash(m[1]!)),
+    )
     expect(quoted.length).toBeGreaterThan(20)
     const unexplained = quoted.flatMap((hint) => {
       let rest = hint
       for (const fragment of fragments) rest = rest.split(fragment).join('\u0000')
       // What is left between fragments: the values filled in, at most a few words each.
-      return rest.split('\u0000').map(squash).filter((gap) => gap.split(' ').length > 3).map((gap) => `${gap}   (in: ${hint})`)
+      return rest
+        .split('\u0000')
+        .map(squash)
+        .filter((gap) => gap.split(' ').length > 3)
+        .map((gap) => `${gap}   (in: ${hint})`)
     })
     expect(unexplained).toEqual([])
   })

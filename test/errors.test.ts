@@ -22,7 +22,7 @@ describe('MempolicyError', () => {
     expect(err.message).toBe('EPERM: operation not permitted, mbind (a seccomp filter blocks mbind)')
   })
 
-  it("names every errno the way Node does, except EOPNOTSUPP, which Node calls ENOTSUP", () => {
+  it('names every errno the way Node does, except EOPNOTSUPP, which Node calls ENOTSUP', () => {
     for (const [errno, [code, description]] of getSystemErrorMap()) {
       const err = new MempolicyError(errno, 'mbind')
       if (errno === -95) continue

@@ -23,7 +23,9 @@ function referenceParse(text: string, name: string, resolveAll: () => number[]):
   const SPACE = /\s/
   const n = text.length
   let i = 0
-  const skip = (): void => { while (i < n && SPACE.test(text[i]!)) i++ }
+  const skip = (): void => {
+    while (i < n && SPACE.test(text[i]!)) i++
+  }
   skip()
   if (i === n) return []
   if (text.slice(i).trimEnd() === 'all') return resolveAll()
@@ -88,15 +90,40 @@ const item = fc.oneof(
 )
 const listText = fc.oneof(
   { weight: 8, arbitrary: fc.array(item, { minLength: 1, maxLength: 40 }).map((items) => items.join(',')) },
-  { weight: 1, arbitrary: fc.constantFrom('', ' ', 'all', ' all\n', 'all,1', '1,all', 'ALL', '-1', '1-', ',1', '1,', '1,,2', '1 2', '0x1', '1.0', '+1', '1-2-3', '9'.repeat(30)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      'all',
+      ' all\n',
+      'all,1',
+      '1,all',
+      'ALL',
+      '-1',
+      '1-',
+      ',1',
+      '1,',
+      '1,,2',
+      '1 2',
+      '0x1',
+      '1.0',
+      '+1',
+      '1-2-3',
+      '9'.repeat(30),
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('0', '1', '7', '-', ',', ' ', '\u00a0', 'a', '\u2028'), maxLength: 20 }) },
 )
 
 describe('node lists', () => {
   it('parseNodes gives what the straightforward parser gives: the same ids, or the same error', () => {
-    fc.assert(fc.property(listText, (text) => {
-      expect(outcome(() => parseNodes(text))).toEqual(outcome(() => referenceParse(text, 'text', () => parseNodes('all'))))
-    }), { numRuns: RUNS * 5 })
+    fc.assert(
+      fc.property(listText, (text) => {
+        expect(outcome(() => parseNodes(text))).toEqual(outcome(() => referenceParse(text, 'text', () => parseNodes('all'))))
+      }),
+      { numRuns: RUNS * 5 },
+    )
   })
 
   it('takes as a space exactly what \\s matches, for every UTF-16 code unit', () => {
@@ -104,7 +131,8 @@ describe('node lists', () => {
     for (let c = 0; c <= 0xffff; c++) {
       const ch = String.fromCharCode(c)
       const text = `${ch}1${ch}-${ch}2${ch},${ch}4${ch}`
-      if (JSON.stringify(outcome(() => parseNodes(text))) !== JSON.stringify(outcome(() => referenceParse(text, 'text', all)))) mismatches.push(c)
+      if (JSON.stringify(outcome(() => parseNodes(text))) !== JSON.stringify(outcome(() => referenceParse(text, 'text', all))))
+        mismatches.push(c)
     }
     expect(mismatches).toEqual([])
   })
@@ -119,40 +147,88 @@ describe('node lists', () => {
   })
 
   it('parses lists of many ranges and ids past the block-copy limit like any other', () => {
-    for (const text of ['0-5000', '4095-4097', '0,4096,32767', Array.from({ length: 5000 }, (_, k) => 2 * k).join(','),
-      Array.from({ length: 3000 }, (_, k) => 3000 - k).join(','), '0-32767', '32767,0-3,0']) {
+    for (const text of [
+      '0-5000',
+      '4095-4097',
+      '0,4096,32767',
+      Array.from({ length: 5000 }, (_, k) => 2 * k).join(','),
+      Array.from({ length: 3000 }, (_, k) => 3000 - k).join(','),
+      '0-32767',
+      '32767,0-3,0',
+    ]) {
       expect(parseNodes(text)).toEqual(referenceParse(text, 'text', all))
     }
   })
 
   // The array fast path of formatNodes against the iterator path: a Set or a generator of the same ids.
   it('formats an array as it formats any other iterable of the same ids', () => {
-    fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 80 }), fc.integer({ min: 0, max: MAX_NODE_ID })), { maxLength: 60 }), (ids) => {
-      const text = formatNodes(ids)
-      expect(formatNodes(new Set(ids))).toBe(text)
-      expect(formatNodes((function* () { yield* ids })())).toBe(text)
-      expect(text).toBe(formatNodes([...new Set(ids)].sort((a, b) => a - b)))
-      expect(parseNodes(text)).toEqual([...new Set(ids)].sort((a, b) => a - b))
-    }), { numRuns: RUNS })
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 80 }), fc.integer({ min: 0, max: MAX_NODE_ID })), { maxLength: 60 }),
+        (ids) => {
+          const text = formatNodes(ids)
+          expect(formatNodes(new Set(ids))).toBe(text)
+          expect(
+            formatNodes(
+              (function* () {
+                yield* ids
+              })(),
+            ),
+          ).toBe(text)
+          expect(text).toBe(formatNodes([...new Set(ids)].sort((a, b) => a - b)))
+          expect(parseNodes(text)).toEqual([...new Set(ids)].sort((a, b) => a - b))
+        },
+      ),
+      { numRuns: RUNS },
+    )
   })
 
   it('rejects a bad array element with the message of the iterator path', () => {
-    for (const bad of [[0, 1, -1], [0, 2, 1.5], [3, 'x'], [0, MAX_NODE_ID + 1], [5, 4, NaN], [0, , 2], [1, 1n]]) {
-      expect(outcome(() => formatNodes(bad as number[]))).toEqual(outcome(() => formatNodes((function* () { yield* bad })() as Iterable<number>)))
+    for (const bad of [
+      [0, 1, -1],
+      [0, 2, 1.5],
+      [3, 'x'],
+      [0, MAX_NODE_ID + 1],
+      [5, 4, NaN],
+      [0, , 2],
+      [1, 1n],
+    ]) {
+      expect(outcome(() => formatNodes(bad as number[]))).toEqual(
+        outcome(() =>
+          formatNodes(
+            (function* () {
+              yield* bad
+            })() as Iterable<number>,
+          ),
+        ),
+      )
       expect(outcome(() => formatNodes(bad as number[]))).toMatchObject({ code: expect.stringMatching(/^ERR_/) })
     }
   })
 
   it('leaves arrays with their own iterator, or in a Proxy, to the iterator path', () => {
     const own = [1, 2, 3]
-    Object.defineProperty(own, Symbol.iterator, { value: function* () { yield 7 } })
+    Object.defineProperty(own, Symbol.iterator, {
+      value: function* () {
+        yield 7
+      },
+    })
     expect(formatNodes(own)).toBe('7')
     const reads: PropertyKey[] = []
-    const proxy = new Proxy([4, 5], { get: (target, key, receiver) => { reads.push(key); return Reflect.get(target, key, receiver) } })
+    const proxy = new Proxy([4, 5], {
+      get: (target, key, receiver) => {
+        reads.push(key)
+        return Reflect.get(target, key, receiver)
+      },
+    })
     expect(formatNodes(proxy)).toBe('4-5')
     expect(reads).toContain(Symbol.iterator)
     const getter = [0, 1]
-    Object.defineProperty(getter, 1, { get: () => { throw new Error('boom') } })
+    Object.defineProperty(getter, 1, {
+      get: () => {
+        throw new Error('boom')
+      },
+    })
     expect(outcome(() => formatNodes(getter))).toMatchObject({ error: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
@@ -174,9 +250,14 @@ describe('policies', () => {
   })
 
   it('names the bad element of a node array, whether or not the ids before it ascend', () => {
-    for (const nodes of [[node, -1], [node, node, 'x'], [node, highest + 1]]) {
-      expect(outcome(() => encodePolicy({ mode: 'bind', nodes }, 'policy', all)))
-        .toMatchObject({ message: expect.stringContaining(`"policy.nodes[${nodes.length - 1}]"`) })
+    for (const nodes of [
+      [node, -1],
+      [node, node, 'x'],
+      [node, highest + 1],
+    ]) {
+      expect(outcome(() => encodePolicy({ mode: 'bind', nodes }, 'policy', all))).toMatchObject({
+        message: expect.stringContaining(`"policy.nodes[${nodes.length - 1}]"`),
+      })
     }
   })
 
@@ -189,7 +270,10 @@ describe('policies', () => {
     expect(first).toEqual(second)
     // "all" is read afresh every time.
     let calls = 0
-    const counting = (): number[] => { calls++; return [node] }
+    const counting = (): number[] => {
+      calls++
+      return [node]
+    }
     encodePolicy({ mode: 'bind', nodes: 'all' }, 'policy', counting)
     encodePolicy({ mode: 'bind', nodes: 'all' }, 'policy', counting)
     expect(calls).toBe(2)
@@ -208,7 +292,7 @@ describe('policies', () => {
   })
 })
 
-describe('the addon\'s fast forms', () => {
+describe("the addon's fast forms", () => {
   const native = binding()
   const maxnode = (words: number): number => words * 64
 
@@ -243,7 +327,9 @@ describe('the addon\'s fast forms', () => {
       memory.fill(1)
       mbind(memory.subarray(P), { mode: 'bind', nodes: [node] })
       for (const offset of [0, P - 1, P, 8 * P - 1]) {
-        expect(native.nodeOf(memory, offset)).toBe(native.getMempolicy(null, 0, memory, offset, constants.MPOL_F_NODE | constants.MPOL_F_ADDR))
+        expect(native.nodeOf(memory, offset)).toBe(
+          native.getMempolicy(null, 0, memory, offset, constants.MPOL_F_NODE | constants.MPOL_F_ADDR),
+        )
       }
       expect(native.nodeOf(memory, 8 * P)).toBe(-34)
       expect(native.nodeOf(memory, -1)).toBe(-34)

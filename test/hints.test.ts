@@ -14,7 +14,14 @@ import { seccompHarness } from './seccomp/profiles'
 const dist = path.join(__dirname, '..', 'dist', 'index.js')
 const node = memsAllowed()[0]!
 
-interface Outcome { code?: string; syscall?: string; hint?: string; message?: string; name?: string; ok?: unknown }
+interface Outcome {
+  code?: string
+  syscall?: string
+  hint?: string
+  message?: string
+  name?: string
+  ok?: unknown
+}
 
 /**
  * Runs `calls` (the source of an async function taking the package) in a node child started by
@@ -53,7 +60,9 @@ const unshare = spawnSync('unshare', ['--user', '--map-root-user', 'true']).stat
 describe("Docker's default seccomp profile, without CAP_SYS_NICE", () => {
   it.skipIf(missing !== undefined)('is named in the hint of every call it blocks, with the fix', () => {
     if ('missing' in harness) return
-    const out = inChild([], `async (mp, record) => {
+    const out = inChild(
+      [],
+      `async (mp, record) => {
       const memory = new Uint8Array(new SharedArrayBuffer(8 * mp.pageSize))
       await record('status', () => require('node:fs').readFileSync('/proc/self/status', 'latin1').match(/^Seccomp:.*$/m)[0])
       await record('setMempolicy', () => mp.setMempolicy({ mode: 'bind', nodes: [${node}] }))
@@ -64,11 +73,17 @@ describe("Docker's default seccomp profile, without CAP_SYS_NICE", () => {
       await record('migratePages', () => mp.migratePages(0, [${node}], [${node}]))
       await record('isSupported', () => mp.isSupported())
       await record('capabilities', () => mp.capabilities().seccomp)
-    }`, (argv) => harness.run('docker', argv))
+    }`,
+      (argv) => harness.run('docker', argv),
+    )
     expect(out.status!.ok).toMatch(/^Seccomp:\s+2$/)
     const syscalls: Record<string, string> = {
-      setMempolicy: 'set_mempolicy', getMempolicy: 'get_mempolicy', mbind: 'mbind', alloc: 'mbind',
-      movePages: 'move_pages', migratePages: 'migrate_pages',
+      setMempolicy: 'set_mempolicy',
+      getMempolicy: 'get_mempolicy',
+      mbind: 'mbind',
+      alloc: 'mbind',
+      movePages: 'move_pages',
+      migratePages: 'migrate_pages',
     }
     for (const [call, syscall] of Object.entries(syscalls)) {
       expect(out[call], call).toMatchObject({ name: 'MempolicyError', code: 'EPERM', syscall })
@@ -76,7 +91,8 @@ describe("Docker's default seccomp profile, without CAP_SYS_NICE", () => {
       expect(out[call]!.message, call).toContain(out[call]!.hint!)
     }
     // The memory-policy calls: SYS_NICE, Docker's flag (the harness leaves /.dockerenv, as Docker does).
-    for (const call of ['setMempolicy', 'getMempolicy', 'mbind', 'alloc']) expect(out[call]!.hint, call).toMatch(/docker run --cap-add SYS_NICE$/)
+    for (const call of ['setMempolicy', 'getMempolicy', 'mbind', 'alloc'])
+      expect(out[call]!.hint, call).toMatch(/docker run --cap-add SYS_NICE$/)
     // move_pages and migrate_pages: SYS_NICE does not help, a profile of one's own does.
     for (const call of ['movePages', 'migratePages']) {
       expect(out[call]!.hint, call).toMatch(/never allow it, with or without CAP_SYS_NICE; .*docker run --security-opt seccomp=<file>$/)
@@ -90,7 +106,9 @@ describe("Docker's default seccomp profile, without CAP_SYS_NICE", () => {
 describe('moveAll without CAP_SYS_NICE', () => {
   it.skipIf(setpriv === undefined)('names the missing capability', () => {
     // Dropped from the bounding and inheritable sets: even root's next exec does not get it back.
-    const out = inChild(['setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice', '--'], `async (mp, record) => {
+    const out = inChild(
+      ['setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice', '--'],
+      `async (mp, record) => {
       const memory = mp.alloc(8 * mp.pageSize)
       memory.fill(1)
       await record('capEff', () => /^CapEff:\\s*([0-9a-f]+)$/m.exec(require('node:fs').readFileSync('/proc/self/status', 'latin1'))[1])
@@ -99,7 +117,8 @@ describe('moveAll without CAP_SYS_NICE', () => {
       await record('movePages', () => mp.movePages(memory, ${node}, { all: true }))
       await record('move', () => mp.mbind(memory, { mode: 'bind', nodes: [${node}] }, { move: true }))
       await record('capabilities', () => mp.capabilities().moveAll)
-    }`)
+    }`,
+    )
     expect(BigInt(`0x${out.capEff!.ok as string}`) & (1n << 23n)).toBe(0n)
     for (const call of ['mbind', 'mbindAsync', 'movePages']) {
       expect(out[call], call).toMatchObject({ name: 'MempolicyError', code: 'EPERM' })
@@ -124,13 +143,18 @@ describe('migratePages: the hint states what was checked, never "another user" f
     // access (a superset of capabilities needs CAP_SYS_PTRACE) although both run as uid 0.
     const target = sleeper([])
     try {
-      const out = inChild(['setpriv', '--inh-caps=-all', '--bounding-set=-sys_ptrace', '--'], `async (mp, record) => {
+      const out = inChild(
+        ['setpriv', '--inh-caps=-all', '--bounding-set=-sys_ptrace', '--'],
+        `async (mp, record) => {
         await record('uid', () => process.getuid())
         await record('migrate', () => mp.migratePages(${target.pid}, [${node}], [${node}]))
-      }`)
+      }`,
+      )
       expect(out.uid!.ok).toBe(0)
       expect(out.migrate).toMatchObject({ name: 'MempolicyError', code: 'EPERM', syscall: 'migrate_pages' })
-      expect(out.migrate!.hint).toBe(`this process may not inspect process ${target.pid} as ptrace's read mode requires: reading /proc/${target.pid}/exe is refused too, although both run as uid 0 (a process with capabilities this one lacks, or one that is not dumpable, needs CAP_SYS_PTRACE)`)
+      expect(out.migrate!.hint).toBe(
+        `this process may not inspect process ${target.pid} as ptrace's read mode requires: reading /proc/${target.pid}/exe is refused too, although both run as uid 0 (a process with capabilities this one lacks, or one that is not dumpable, needs CAP_SYS_PTRACE)`,
+      )
     } finally {
       target.kill()
     }
@@ -138,14 +162,21 @@ describe('migratePages: the hint states what was checked, never "another user" f
 
   it.skipIf(!root || setpriv === undefined)('a process of another user, without CAP_SYS_PTRACE: says whose it is', async () => {
     // The target says it is ready once setpriv has changed its user (and exec'd the shell).
-    const target = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'sh', '-c', 'echo ready; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const target = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'sh', '-c', 'echo ready; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     try {
       await new Promise<void>((resolve) => target.stdout!.once('data', () => resolve()))
-      const out = inChild(['setpriv', '--inh-caps=-all', '--bounding-set=-sys_ptrace', '--'], `async (mp, record) => {
+      const out = inChild(
+        ['setpriv', '--inh-caps=-all', '--bounding-set=-sys_ptrace', '--'],
+        `async (mp, record) => {
         await record('migrate', () => mp.migratePages(${target.pid}, [${node}], [${node}]))
-      }`)
+      }`,
+      )
       expect(out.migrate).toMatchObject({ code: 'EPERM', syscall: 'migrate_pages' })
-      expect(out.migrate!.hint).toBe(`process ${target.pid} runs as uid 65534/65534/65534 and this process as uid 0 without CAP_SYS_PTRACE, so it may not inspect it (reading /proc/${target.pid}/exe is refused too)`)
+      expect(out.migrate!.hint).toBe(
+        `process ${target.pid} runs as uid 65534/65534/65534 and this process as uid 0 without CAP_SYS_PTRACE, so it may not inspect it (reading /proc/${target.pid}/exe is refused too)`,
+      )
     } finally {
       target.kill()
     }
@@ -153,7 +184,10 @@ describe('migratePages: the hint states what was checked, never "another user" f
 
   it('migratePages(1, ...) as this user: succeeds, or says what was checked', async () => {
     const { migratePages } = await import('../src/index')
-    const outcome = await migratePages(1, [node], [node]).then((n) => ({ ok: n }), (e: { code: string; hint?: string }) => e)
+    const outcome = await migratePages(1, [node], [node]).then(
+      (n) => ({ ok: n }),
+      (e: { code: string; hint?: string }) => e,
+    )
     if ('ok' in outcome) {
       expect(outcome.ok).toBeGreaterThanOrEqual(0)
       return
@@ -168,7 +202,9 @@ describe('migratePages: the hint states what was checked, never "another user" f
 
 describe('root in a user namespace (a rootless container)', () => {
   it.skipIf(!unshare)('is told that its CAP_SYS_NICE does not count for moveAll, and capabilities() agrees', () => {
-    const out = inChild(['unshare', '--user', '--map-root-user', '--'], `async (mp, record) => {
+    const out = inChild(
+      ['unshare', '--user', '--map-root-user', '--'],
+      `async (mp, record) => {
       const memory = mp.alloc(8 * mp.pageSize)
       memory.fill(1)
       await record('capEff', () => /^CapEff:\\s*([0-9a-f]+)$/m.exec(require('node:fs').readFileSync('/proc/self/status', 'latin1'))[1])
@@ -177,13 +213,16 @@ describe('root in a user namespace (a rootless container)', () => {
       await record('movePages', () => mp.movePages(memory, ${node}, { all: true }))
       await record('move', () => mp.mbind(memory, { mode: 'bind', nodes: [${node}] }, { move: true }))
       await record('moveAll', () => mp.capabilities().moveAll)
-    }`)
+    }`,
+    )
     // The namespace's root holds CAP_SYS_NICE there...
     expect(BigInt(`0x${out.capEff!.ok as string}`) & (1n << 23n)).not.toBe(0n)
     // ...and the kernel, which checks it in the initial namespace, refuses MOVE_ALL.
     for (const call of ['mbind', 'movePages']) {
       expect(out[call], call).toMatchObject({ name: 'MempolicyError', code: 'EPERM' })
-      expect(out[call]!.hint, call).toBe(`${call === 'mbind' ? 'moveAll' : 'all'} (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE in the initial user namespace; this process has it only in a user namespace of its own (/proc/self/uid_map: ${out.uidMap!.ok as string}), as root in a rootless container does, and the kernel does not count it there`)
+      expect(out[call]!.hint, call).toBe(
+        `${call === 'mbind' ? 'moveAll' : 'all'} (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE in the initial user namespace; this process has it only in a user namespace of its own (/proc/self/uid_map: ${out.uidMap!.ok as string}), as root in a rootless container does, and the kernel does not count it there`,
+      )
     }
     expect(out.move!.ok).toMatchObject({ byteOffset: 0 })
     expect(out.moveAll).toEqual({ ok: false })
@@ -205,7 +244,9 @@ describe('hints claim nothing they did not check', () => {
     vi.doMock('node:os', async (importOriginal) => ({ ...(await importOriginal<typeof import('node:os')>()), release: () => '6.1.0-test' }))
     try {
       const older = await import('../src/hints')
-      expect(older.hintFor(-22, 'set_mempolicy', { policy: policy('weighted-interleave', 6, [node]), allowed })).toBe("'weighted-interleave' came in Linux 6.9 and this kernel is 6.1.0-test")
+      expect(older.hintFor(-22, 'set_mempolicy', { policy: policy('weighted-interleave', 6, [node]), allowed })).toBe(
+        "'weighted-interleave' came in Linux 6.9 and this kernel is 6.1.0-test",
+      )
       expect(older.hintFor(-22, 'mbind', { policy: policy('bind', 2 | 0x2000, [node]), allowed })).toBeUndefined()
     } finally {
       vi.doUnmock('node:os')
@@ -218,10 +259,14 @@ describe('hints claim nothing they did not check', () => {
     const allowed = () => [node]
     // move_pages EACCES to an allowed node: the cpuset is not the cause, so it is not named.
     expect(hintFor(-13, 'move_pages', { nodes: [node], allowed })).toBeUndefined()
-    expect(hintFor(-13, 'move_pages', { nodes: [node + 1], allowed })).toBe(`node ${node + 1} is outside this process's allowed nodes (cpuset.mems): ${node}`)
+    expect(hintFor(-13, 'move_pages', { nodes: [node + 1], allowed })).toBe(
+      `node ${node + 1} is outside this process's allowed nodes (cpuset.mems): ${node}`,
+    )
     // migrate_pages EINVAL with a destination this process may use: not "none of the nodes".
     expect(hintFor(-22, 'migrate_pages', { nodes: [node], allowed })).toBeUndefined()
-    expect(hintFor(-22, 'migrate_pages', { nodes: [node + 1], allowed })).toBe(`none of the destination nodes ${node + 1} is one this process may use (${node})`)
+    expect(hintFor(-22, 'migrate_pages', { nodes: [node + 1], allowed })).toBe(
+      `none of the destination nodes ${node + 1} is one this process may use (${node})`,
+    )
     // EIO from mbind means pages off the policy only with strict.
     expect(hintFor(-5, 'mbind', { moveFlags: 0 })).toBeUndefined()
     expect(hintFor(-5, 'mbind', { moveFlags: 1 })).toMatch(/strict/)

@@ -53,9 +53,11 @@ describe('bandwidth weights: exact where they fit in 1..32', () => {
   })
 })
 
-describe('bandwidthWeights() from a published HMAT (a copy of the hmat guest\'s sysfs)', () => {
+describe("bandwidthWeights() from a published HMAT (a copy of the hmat guest's sysfs)", () => {
   const trees: Tree[] = []
-  afterAll(() => { for (const tree of trees) tree.remove() })
+  afterAll(() => {
+    for (const tree of trees) tree.remove()
+  })
   const weights = (spec: TreeSpec, nodes?: unknown, options?: unknown): Record<number, number> => {
     const tree = makeTree(spec)
     trees.push(tree)
@@ -74,23 +76,35 @@ describe('bandwidthWeights() from a published HMAT (a copy of the hmat guest\'s 
     expect(weights(hmatGuestSpec({ ...bandwidth(2, 1, 40960, 20480), ...bandwidth(2, 0, 51200) }))).toEqual({ 0: 5, 1: 5, 2: 1 })
     expect(weights(hmatGuestSpec({ ...bandwidth(2, 1, 20480, 51200) }))).toEqual({ 0: 5, 1: 5, 2: 1 })
     // No class 1 for node 2: class 0's 51200 (1 : 2 of the local 102400).
-    expect(weights(hmatGuestSpec({
-      'node/node2/access1/initiators/read_bandwidth': undefined, ...bandwidth(2, 0, 51200),
-    }))).toEqual({ 0: 2, 1: 2, 2: 1 })
+    expect(
+      weights(
+        hmatGuestSpec({
+          'node/node2/access1/initiators/read_bandwidth': undefined,
+          ...bandwidth(2, 0, 51200),
+        }),
+      ),
+    ).toEqual({ 0: 2, 1: 2, 2: 1 })
   })
 
-  it('reproduces the kernel\'s automatic mode with { kernel: true }: class 1 only, over every node with memory', () => {
+  it("reproduces the kernel's automatic mode with { kernel: true }: class 1 only, over every node with memory", () => {
     expect(weights(hmatGuestSpec(), undefined, { kernel: true })).toEqual({ 0: 7, 1: 7, 2: 1 })
     expect(weights(hmatGuestSpec(), 0, { kernel: true })).toEqual({ 0: 7 })
     // Without class 1 for node 2 the kernel knows no bandwidth for it: weight 1, the others 16 : 16.
-    expect(weights(hmatGuestSpec({ 'node/node2/access1/initiators/read_bandwidth': undefined }), undefined, { kernel: true }))
-      .toEqual({ 0: 16, 1: 16, 2: 1 })
+    expect(weights(hmatGuestSpec({ 'node/node2/access1/initiators/read_bandwidth': undefined }), undefined, { kernel: true })).toEqual({
+      0: 16,
+      1: 16,
+      2: 1,
+    })
     expect(weights(hmatGuestSpec(), undefined, { kernel: false })).toEqual({ 0: 5, 1: 5, 2: 1 })
   })
 
   it('is ENODEV, naming the nodes, where a node has no bandwidth (absent or 0)', () => {
     for (const spec of [
-      hmatGuestSpec({ 'node/node2/access0': undefined, 'node/node2/access1/initiators/read_bandwidth': undefined, 'node/node2/access0/initiators/read_bandwidth': undefined }),
+      hmatGuestSpec({
+        'node/node2/access0': undefined,
+        'node/node2/access1/initiators/read_bandwidth': undefined,
+        'node/node2/access0/initiators/read_bandwidth': undefined,
+      }),
       hmatGuestSpec({ ...bandwidth(2, 1, 0), ...bandwidth(2, 0, 0) }),
     ]) {
       let caught: unknown
@@ -106,7 +120,9 @@ describe('bandwidthWeights() from a published HMAT (a copy of the hmat guest\'s 
     // The kernel's mode answers ENODEV only where no node has bandwidth (its node_bw_table is empty).
     const none: TreeSpec = { 'node/has_memory': '0-1\n', 'node/node0/meminfo': '', 'node/node1/meminfo': '' }
     expect(() => weights(none, undefined, { kernel: true })).toThrow(expect.objectContaining({ code: 'ENODEV' }))
-    expect(() => weights({})).toThrow(expect.objectContaining({ code: 'ENODEV', message: expect.stringContaining('has_memory cannot be read') }))
+    expect(() => weights({})).toThrow(
+      expect.objectContaining({ code: 'ENODEV', message: expect.stringContaining('has_memory cannot be read') }),
+    )
   })
 })
 
@@ -123,19 +139,26 @@ describe('bandwidthWeights() on this machine', () => {
     }
     expect(caught).toBeInstanceOf(MempolicyError)
     const node = topology().withMemory[0]
-    expect(caught).toMatchObject({ code: 'ENODEV', errno: -19, syscall: 'open', path: `/sys/devices/system/node/node${node}/access1/initiators/read_bandwidth` })
+    expect(caught).toMatchObject({
+      code: 'ENODEV',
+      errno: -19,
+      syscall: 'open',
+      path: `/sys/devices/system/node/node${node}/access1/initiators/read_bandwidth`,
+    })
     expect((caught as MempolicyError).hint).toMatch(/no ACPI HMAT/)
     expect(() => bandwidthWeights(undefined, { kernel: true })).toThrow(expect.objectContaining({ code: 'ENODEV' }))
   })
 
   it('matches the published bandwidth where there is some', (ctx) => {
     if (!published) ctx.skip('this machine publishes no HMAT bandwidth (the hmat guest does: test/numa/weights.hmat.test.ts)')
-    const bw = new Map(topology().withMemory.map((n) => {
-      const dir = `/sys/devices/system/node/node${n}/access1/initiators`
-      const at = existsSync(dir) ? dir : `/sys/devices/system/node/node${n}/access0/initiators`
-      const value = (f: string): number => Number(readFileSync(`${at}/${f}`, 'latin1'))
-      return [n, Math.min(value('read_bandwidth'), value('write_bandwidth'))]
-    }))
+    const bw = new Map(
+      topology().withMemory.map((n) => {
+        const dir = `/sys/devices/system/node/node${n}/access1/initiators`
+        const at = existsSync(dir) ? dir : `/sys/devices/system/node/node${n}/access0/initiators`
+        const value = (f: string): number => Number(readFileSync(`${at}/${f}`, 'latin1'))
+        return [n, Math.min(value('read_bandwidth'), value('write_bandwidth'))]
+      }),
+    )
     expect(bandwidthWeights()).toEqual(plain(proportionalWeights(bw)))
   })
 
@@ -160,7 +183,11 @@ describe('bandwidthWeights() on this machine', () => {
     expect(code(() => bandwidthWeights(undefined, { kernel: 'yes' } as never))).toEqual(['TypeError', 'ERR_INVALID_ARG_TYPE'])
     expect(code(() => bandwidthWeights(undefined, { kernal: true } as never))).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE'])
     expect(() => bandwidthWeights(undefined, true as never)).toThrow(/Write \{ kernel: true \}/)
-    const hostile = { get kernel(): boolean { throw new Error('boom') } }
+    const hostile = {
+      get kernel(): boolean {
+        throw new Error('boom')
+      },
+    }
     expect(code(() => bandwidthWeights(undefined, hostile))).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE'])
     expect(() => bandwidthWeights([])).toThrow("The argument 'nodes' must name at least one node")
   })
@@ -169,7 +196,9 @@ describe('bandwidthWeights() on this machine', () => {
     const t = topology()
     const memoryless = t.online.find((n) => !t.withMemory.includes(n))
     if (memoryless === undefined) ctx.skip('every online node here has memory (the cxl and hmat guests check this)')
-    expect(() => bandwidthWeights(memoryless)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`node ${memoryless} has none`) }))
+    expect(() => bandwidthWeights(memoryless)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`node ${memoryless} has none`) }),
+    )
   })
 
   it('reads only sysfs: no weight file is written', () => {
@@ -177,23 +206,36 @@ describe('bandwidthWeights() on this machine', () => {
     const before = existsSync(dir) ? readdirSync(dir).map((f) => [f, readFileSync(`${dir}/${f}`, 'latin1')]) : []
     try {
       bandwidthWeights()
-    } catch { /* ENODEV here */ }
+    } catch {
+      /* ENODEV here */
+    }
     expect(existsSync(dir) ? readdirSync(dir).map((f) => [f, readFileSync(`${dir}/${f}`, 'latin1')]) : []).toEqual(before)
   })
 })
 
 describe('capabilities().tiering', () => {
-  const vmstat = (): Record<string, number> => Object.fromEntries(readFileSync('/proc/vmstat', 'latin1').trim().split('\n')
-    .map((l) => l.split(' ')).filter(([k]) => /^pg(promote|demote)_/.test(k!)).map(([k, v]) => [k, Number(v)]))
+  const vmstat = (): Record<string, number> =>
+    Object.fromEntries(
+      readFileSync('/proc/vmstat', 'latin1')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter(([k]) => /^pg(promote|demote)_/.test(k!))
+        .map(([k, v]) => [k, Number(v)]),
+    )
 
   it('reads the NUMA balancing mode, demotion and the promotion/demotion counters as procfs and sysfs have them', () => {
     const before = vmstat()
     const { tiering } = capabilities()
     const after = vmstat()
-    const mode = existsSync('/proc/sys/kernel/numa_balancing') ? Number(readFileSync('/proc/sys/kernel/numa_balancing', 'latin1')) : undefined
+    const mode = existsSync('/proc/sys/kernel/numa_balancing')
+      ? Number(readFileSync('/proc/sys/kernel/numa_balancing', 'latin1'))
+      : undefined
     expect(tiering.numaBalancing).toBe(mode)
     expect(tiering.promotion).toBe(mode !== undefined && (mode & 2) === 2)
-    const demotion = existsSync('/sys/kernel/mm/numa/demotion_enabled') ? readFileSync('/sys/kernel/mm/numa/demotion_enabled', 'latin1').trim() === 'true' : undefined
+    const demotion = existsSync('/sys/kernel/mm/numa/demotion_enabled')
+      ? readFileSync('/sys/kernel/mm/numa/demotion_enabled', 'latin1').trim() === 'true'
+      : undefined
     expect(tiering.demotion).toBe(demotion)
     expect(Object.keys(tiering.counters).sort()).toEqual(Object.keys(before).sort())
     for (const [name, value] of Object.entries(tiering.counters)) {

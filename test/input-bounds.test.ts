@@ -55,7 +55,9 @@ describe('lists that claim 2 ** 32 - 1 elements', () => {
     const out = child(script)
     expect({ status: out.status, signal: out.signal, stderr: out.stderr }).toEqual({ status: 0, signal: null, stderr: '' })
     const r = JSON.parse(out.stdout) as { errors: string[]; reads: Record<string, number>; same: boolean }
-    expect(r.errors[0]).toMatch(/^RangeError ERR_OUT_OF_RANGE The value of "policy\.nodes\.length" is out of range\. It must be at most 65536/)
+    expect(r.errors[0]).toMatch(
+      /^RangeError ERR_OUT_OF_RANGE The value of "policy\.nodes\.length" is out of range\. It must be at most 65536/,
+    )
     expect(r.errors[1]).toBe('ERR_OUT_OF_RANGE')
     expect(r.errors[2]).toMatch(/^RangeError ERR_OUT_OF_RANGE The value of "policy\.flags\.length" is out of range/)
     expect(r.errors[3]).toBe('ERR_OUT_OF_RANGE')
@@ -70,14 +72,17 @@ describe('alloc() of 4 GiB, never touched', () => {
     // --trace-gc prints each collection as it happens; the markers bracket the call. V8 itself counts
     // the length of every ArrayBuffer and collects at once for 4 GiB; the package adds nothing to it.
     const collections = (make: string): string[] => {
-      const out = child(`
+      const out = child(
+        `
         const mp = require(${JSON.stringify(dist)})
         const junk = []
         for (let i = 0; i < 200000; i++) junk.push({ i })
         console.log('--- before')
         const memory = ${make}
         console.log('--- after ' + memory.byteLength)
-      `, ['--trace-gc'])
+      `,
+        ['--trace-gc'],
+      )
       expect({ status: out.status, signal: out.signal, stderr: out.stderr }).toEqual({ status: 0, signal: null, stderr: '' })
       expect(out.stdout).toContain(`--- after ${2 ** 32}`)
       const during = out.stdout.slice(out.stdout.indexOf('--- before'), out.stdout.indexOf('--- after'))

@@ -14,12 +14,15 @@ export interface MapsLine {
 
 /** Splits numa_maps into lines; a policy can contain spaces ('prefer (many)', 'weighted interleave'). */
 export function numaMaps(file = '/proc/self/numa_maps'): MapsLine[] {
-  return readFileSync(file, 'latin1').trim().split('\n').map((line) => {
-    const [start, ...tokens] = line.split(' ')
-    const end = tokens.findIndex((t) => FIELD.test(t))
-    const cut = end === -1 ? tokens.length : end
-    return { start: start!, policy: tokens.slice(0, cut).join(' '), rest: tokens.slice(cut) }
-  })
+  return readFileSync(file, 'latin1')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [start, ...tokens] = line.split(' ')
+      const end = tokens.findIndex((t) => FIELD.test(t))
+      const cut = end === -1 ? tokens.length : end
+      return { start: start!, policy: tokens.slice(0, cut).join(' '), rest: tokens.slice(cut) }
+    })
 }
 
 /**
@@ -35,7 +38,9 @@ export function kernelThreadPolicy(tid = process.pid): string {
 /** Policies of VMAs that have one of their own (not 'default' and not the thread's). */
 export function rangePolicies(): string[] {
   const thread = kernelThreadPolicy()
-  return numaMaps().map((l) => l.policy).filter((p) => p !== 'default' && p !== thread)
+  return numaMaps()
+    .map((l) => l.policy)
+    .filter((p) => p !== 'default' && p !== thread)
 }
 
 /** Runs fn with the thread policy restored afterwards to what it was. */

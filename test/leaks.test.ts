@@ -55,9 +55,11 @@ describe('alloc', () => {
       await settle()
       return { before, peak, after: rss(), held: heldExternal, released, baseline }
     }`)
-    console.log(`[leaks] alloc x100,000 (64 KiB): RSS ${(r.before / 2 ** 20).toFixed(0)} MiB before, ` +
-      `${(r.peak / 2 ** 20).toFixed(0)} MiB peak, ${(r.after / 2 ** 20).toFixed(0)} MiB after; ` +
-      `64 MiB held: external +${(r.held / 2 ** 20).toFixed(0)} MiB, after release +${(r.released / 2 ** 20).toFixed(0)} MiB`)
+    console.log(
+      `[leaks] alloc x100,000 (64 KiB): RSS ${(r.before / 2 ** 20).toFixed(0)} MiB before, ` +
+        `${(r.peak / 2 ** 20).toFixed(0)} MiB peak, ${(r.after / 2 ** 20).toFixed(0)} MiB after; ` +
+        `64 MiB held: external +${(r.held / 2 ** 20).toFixed(0)} MiB, after release +${(r.released / 2 ** 20).toFixed(0)} MiB`,
+    )
     expect(r.held).toBeGreaterThanOrEqual(64 * 2 ** 20)
     expect(r.released).toBeLessThan(8 * 2 ** 20)
     // 1.2 GiB were written; what stays is a small fraction, whatever the collector's timing.
@@ -68,7 +70,14 @@ describe('alloc', () => {
 
 describe('calls on the libuv pool', () => {
   it('hold their memory while in flight, even with every reference dropped, and release it when they settle', () => {
-    const r = inChild<{ calls: number; early: number; finalized: number; results: string[]; externalLeft: number; rssGrowth: number }>(`async (mp) => {
+    const r = inChild<{
+      calls: number
+      early: number
+      finalized: number
+      results: string[]
+      externalLeft: number
+      rssGrowth: number
+    }>(`async (mp) => {
       const node = mp.memsAllowed()[0]
       const P = mp.pageSize
       await settle()
@@ -105,8 +114,10 @@ describe('calls on the libuv pool', () => {
       for (let i = 0; i < 50 && finalized < calls.length; i++) await settle()
       return { calls: calls.length, early, finalized, results: [...results].sort(), externalLeft: external() - baseExternal, rssGrowth: rss() - baseRss }
     }`)
-    console.log(`[leaks] ${r.calls} calls on the pool with dropped buffers: ${r.finalized} collected after settling, ` +
-      `${r.early} before; external +${(r.externalLeft / 2 ** 20).toFixed(1)} MiB, RSS +${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB afterwards`)
+    console.log(
+      `[leaks] ${r.calls} calls on the pool with dropped buffers: ${r.finalized} collected after settling, ` +
+        `${r.early} before; external +${(r.externalLeft / 2 ** 20).toFixed(1)} MiB, RSS +${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB afterwards`,
+    )
     expect(r.early).toBe(0)
     expect(r.finalized).toBe(r.calls)
     expect(r.results).toEqual(['moved true', 'shared true', 'span true'])

@@ -18,13 +18,18 @@ export type Run = { stdout: string; stderr: string; status: number | null }
 export function numastat(args: readonly string[], env: NodeJS.ProcessEnv = {}): Run {
   const r = spawnSync('numastat', args, { encoding: 'utf8', env: { ...process.env, ...env } })
   // The same messages under the other name.
-  const stderr = r.stderr.replace(/^numastat:/gm, 'mempolicy stat:').replace('Usage: numastat', 'Usage: mempolicy stat')
+  const stderr = r.stderr
+    .replace(/^numastat:/gm, 'mempolicy stat:')
+    .replace('Usage: numastat', 'Usage: mempolicy stat')
     .replace('show the numastat code', 'show the mempolicy stat code')
   return { stdout: r.stdout, stderr, status: r.status }
 }
 
 export function stat(args: readonly string[], env: NodeJS.ProcessEnv = {}): Run {
-  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, 'stat', ...args], { encoding: 'utf8', env: { ...process.env, ...env } })
+  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, 'stat', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
   return { stdout: r.stdout, stderr: r.stderr, status: r.status }
 }
 
@@ -50,7 +55,8 @@ export const numbers = (text: string): number[] => (text.match(/\d+(\.\d+)?/g) ?
  * The layout of a report whose numbers move: each line's length (numbers are right-aligned in
  * fixed columns) and its words with the numbers blanked.
  */
-export const layout = (text: string): string[] => text.split('\n').map((line) => `${line.length} ${line.replace(/\d+(\.\d+)?/g, '#').replace(/ +/g, ' ')}`)
+export const layout = (text: string): string[] =>
+  text.split('\n').map((line) => `${line.length} ${line.replace(/\d+(\.\d+)?/g, '#').replace(/ +/g, ' ')}`)
 
 // The sleeper whose numa_maps is replaced, by a command line no other process has.
 export const SLEEPER = `86401.${process.pid}`
@@ -86,7 +92,9 @@ export function frozen(tree: Tree, cases: Case[]): [Run, Run][] {
   // `mempolicy stat` for every case in one process (the command line itself is tested on live data).
   writeFileSync(path.join(out, 'cases.json'), JSON.stringify(cases))
   lines.push(`PID="$pid" ${quote(process.execPath)} ${quote(path.join(out, 'ours.js'))}`)
-  writeFileSync(path.join(out, 'ours.js'), `
+  writeFileSync(
+    path.join(out, 'ours.js'),
+    `
     const fs = require('node:fs')
     const { stat } = require(${JSON.stringify(path.join(root, 'dist', 'cli', 'stat.js'))})
     const cases = JSON.parse(fs.readFileSync(${JSON.stringify(path.join(out, 'cases.json'))}, 'utf8'))
@@ -97,7 +105,8 @@ export function frozen(tree: Tree, cases: Case[]): [Run, Run][] {
       fs.writeFileSync(${JSON.stringify(out)} + '/' + k + '.m.err', r.stderr)
       fs.writeFileSync(${JSON.stringify(out)} + '/' + k + '.m.rc', r.status + '\\n')
     })
-  `)
+  `,
+  )
   lines.push('kill $pid')
   writeFileSync(path.join(out, 'run.sh'), `${lines.join('\n')}\n`)
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', path.join(out, 'run.sh')], { encoding: 'utf8' })
@@ -117,4 +126,3 @@ export function frozen(tree: Tree, cases: Case[]): [Run, Run][] {
     rmSync(out, { recursive: true, force: true })
   }
 }
-

@@ -8,12 +8,30 @@ describe('fromOci / toOci', () => {
     [{ mode: 'MPOL_DEFAULT' }, { mode: 'default' }],
     [{ mode: 'MPOL_LOCAL' }, { mode: 'local' }],
     [{ mode: 'MPOL_PREFERRED' }, { mode: 'preferred' }],
-    [{ mode: 'MPOL_PREFERRED', nodes: `${node}` }, { mode: 'preferred', nodes: [node] }],
-    [{ mode: 'MPOL_BIND', nodes: `${node}` }, { mode: 'bind', nodes: [node] }],
-    [{ mode: 'MPOL_INTERLEAVE', nodes: `${node}`, flags: ['MPOL_F_STATIC_NODES'] }, { mode: 'interleave', nodes: [node], flags: ['static-nodes'] }],
-    [{ mode: 'MPOL_PREFERRED_MANY', nodes: `${node}`, flags: ['MPOL_F_RELATIVE_NODES'] }, { mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] }],
-    [{ mode: 'MPOL_WEIGHTED_INTERLEAVE', nodes: `${node}` }, { mode: 'weighted-interleave', nodes: [node] }],
-    [{ mode: 'MPOL_BIND', nodes: `${node}`, flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_NUMA_BALANCING'] }, { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] }],
+    [
+      { mode: 'MPOL_PREFERRED', nodes: `${node}` },
+      { mode: 'preferred', nodes: [node] },
+    ],
+    [
+      { mode: 'MPOL_BIND', nodes: `${node}` },
+      { mode: 'bind', nodes: [node] },
+    ],
+    [
+      { mode: 'MPOL_INTERLEAVE', nodes: `${node}`, flags: ['MPOL_F_STATIC_NODES'] },
+      { mode: 'interleave', nodes: [node], flags: ['static-nodes'] },
+    ],
+    [
+      { mode: 'MPOL_PREFERRED_MANY', nodes: `${node}`, flags: ['MPOL_F_RELATIVE_NODES'] },
+      { mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] },
+    ],
+    [
+      { mode: 'MPOL_WEIGHTED_INTERLEAVE', nodes: `${node}` },
+      { mode: 'weighted-interleave', nodes: [node] },
+    ],
+    [
+      { mode: 'MPOL_BIND', nodes: `${node}`, flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_NUMA_BALANCING'] },
+      { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] },
+    ],
   ]
   for (const [oci, policy] of pairs) {
     it(`${JSON.stringify(oci)} <-> ${JSON.stringify(policy)}`, () => {
@@ -25,8 +43,10 @@ describe('fromOci / toOci', () => {
 
   it('normalises node text and flag order', () => {
     expect(fromOci({ mode: 'MPOL_BIND', nodes: ` ${node} , ${node}` })).toEqual({ mode: 'bind', nodes: [node] })
-    expect(fromOci({ mode: 'MPOL_BIND', nodes: `${node}`, flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_STATIC_NODES'] }).flags)
-      .toEqual(['static-nodes', 'numa-balancing'])
+    expect(fromOci({ mode: 'MPOL_BIND', nodes: `${node}`, flags: ['MPOL_F_NUMA_BALANCING', 'MPOL_F_STATIC_NODES'] }).flags).toEqual([
+      'static-nodes',
+      'numa-balancing',
+    ])
     expect(fromOci({ mode: 'MPOL_BIND', nodes: `${node}`, flags: [] })).toEqual({ mode: 'bind', nodes: [node] })
     expect(fromOci({ mode: 'MPOL_DEFAULT', nodes: '' })).toEqual({ mode: 'default' })
     expect(toOci({ mode: 'bind', nodes: [node, node] })).toEqual({ mode: 'MPOL_BIND', nodes: `${node}` })

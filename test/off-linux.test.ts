@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest'
 // `import` and `require` (test/off-linux/check.mjs, which also runs against the packed tarball).
 const dir = path.join(__dirname, 'off-linux')
 
-interface Report { platform: string; unsupported: string[]; pure: string[]; failures: string[] }
+interface Report {
+  platform: string
+  unsupported: string[]
+  pure: string[]
+  failures: string[]
+}
 
 function runOffLinux(): { status: number | null; report: Report | undefined; stderr: string } {
   const child = spawnSync(process.execPath, ['-r', path.join(dir, 'preload-darwin.cjs'), path.join(dir, 'check.mjs')], {
@@ -36,10 +41,21 @@ describe('off Linux (simulated macOS)', () => {
 
   it('throws ERR_MEMPOLICY_UNSUPPORTED from every call that needs the kernel', () => {
     // check.mjs fails closed: every function export is one of these or one of the pure helpers.
-    expect(report?.unsupported).toEqual(expect.arrayContaining([
-      'setMempolicy', 'getMempolicy', 'memsAllowed', 'mbind', 'policyOf', 'nodeOf', 'setHomeNode', 'alloc', 'topology',
-      'capabilities', 'spawn',
-    ]))
+    expect(report?.unsupported).toEqual(
+      expect.arrayContaining([
+        'setMempolicy',
+        'getMempolicy',
+        'memsAllowed',
+        'mbind',
+        'policyOf',
+        'nodeOf',
+        'setHomeNode',
+        'alloc',
+        'topology',
+        'capabilities',
+        'spawn',
+      ]),
+    )
   })
 
   it('keeps the pure helpers working', () => {

@@ -71,7 +71,10 @@ describe('parseNumaMapsLine', () => {
     expect(many.mode).toBe('prefer (many)')
     expect(many.flags).toEqual(['relative', 'balancing'])
     expect(many.policyNodes).toEqual([0, 3])
-    expect([...many.nodes]).toEqual([[0, 1], [3, 1]])
+    expect([...many.nodes]).toEqual([
+      [0, 1],
+      [3, 1],
+    ])
 
     const weighted = parseNumaMapsLine('7fc774399000 weighted interleave:0-2 anon=3 dirty=3 N0=1 N1=1 N2=1 kernelpagesize_kB=4')
     expect(weighted.mode).toBe('weighted interleave')
@@ -153,7 +156,11 @@ describe('pageNodes (move_pages query mode)', () => {
   })
 
   it('countStatuses ignores negative statuses', () => {
-    expect([...countStatuses([3, -2, 1, 3, -14, 0])]).toEqual([[0, 1], [1, 1], [3, 2]])
+    expect([...countStatuses([3, -2, 1, 3, -14, 0])]).toEqual([
+      [0, 1],
+      [1, 1],
+      [3, 2],
+    ])
   })
 })
 
@@ -201,7 +208,7 @@ describe('numaMapsLine (second oracle)', () => {
     expect(inVmas).toBeGreaterThanOrEqual(inBuffer)
   })
 
-  it('reads a thread\'s view through /proc/self/task/<tid>/numa_maps', async () => {
+  it("reads a thread's view through /proc/self/task/<tid>/numa_maps", async () => {
     const buf = mapIsolated(4 * PAGE)
     touch(buf, [0])
     expect(threadNumaMapsPolicy(buf, gettid())).toBe('default')

@@ -5,9 +5,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { binding } from '../src/binding'
-import {
-  MempolicyError, alloc, mbind, memsAllowed, migratePages, movePages, nodeOf, pageNodes, pageSize, topology,
-} from '../src/index'
+import { MempolicyError, alloc, mbind, memsAllowed, migratePages, movePages, nodeOf, pageNodes, pageSize, topology } from '../src/index'
 import { EFAULT_STATUS, ENOENT_STATUS, address, mapIsolated, pageNodes as oraclePageNodes } from './oracle/index'
 import { rejection } from './rejection'
 
@@ -49,7 +47,9 @@ const root = process.getuid?.() === 0
 /** The numa_maps line of the VMA that starts at `start` (an isolated mapping). */
 function numaMapsOf(start: bigint): string {
   const key = `${start.toString(16)} `
-  const line = readFileSync('/proc/self/numa_maps', 'latin1').split('\n').find((l) => l.startsWith(key))
+  const line = readFileSync('/proc/self/numa_maps', 'latin1')
+    .split('\n')
+    .find((l) => l.startsWith(key))
   if (line === undefined) throw new Error(`no numa_maps line for ${key}`)
   return line
 }
@@ -179,7 +179,9 @@ describe('movePages', { timeout: SLOW }, () => {
   })
 
   it.runIf(root)('all: true without CAP_SYS_NICE rejects with EPERM and says why', () => {
-    const { out } = asNobody(`async (mp) => { const m = mp.alloc(4 * mp.pageSize); m.fill(1); return mp.movePages(m, ${node}, { all: true }) }`)
+    const { out } = asNobody(
+      `async (mp) => { const m = mp.alloc(4 * mp.pageSize); m.fill(1); return mp.movePages(m, ${node}, { all: true }) }`,
+    )
     const { error } = JSON.parse(out) as { error: Record<string, unknown> }
     expect(error).toMatchObject({ name: 'MempolicyError', code: 'EPERM', errno: -1, syscall: 'move_pages' })
     expect(error.message).toMatch(/^EPERM: operation not permitted, move_pages/)
@@ -223,7 +225,9 @@ describe('movePages', { timeout: SLOW }, () => {
     ]
     for (const [args, code] of cases) {
       let promise: Promise<unknown> | undefined
-      expect(() => { promise = (movePages as (...a: unknown[]) => Promise<unknown>)(...args) }).not.toThrow()
+      expect(() => {
+        promise = (movePages as (...a: unknown[]) => Promise<unknown>)(...args)
+      }).not.toThrow()
       const err = await rejection(promise!)
       expect(err.code, JSON.stringify(args.slice(1))).toBe(code)
     }
@@ -253,7 +257,9 @@ describe('migratePages', { timeout: SLOW }, () => {
     const { out } = asNobody(`(mp) => mp.migratePages(1, ${node}, ${node})`)
     const { error } = JSON.parse(out) as { error: Record<string, unknown> }
     expect(error).toMatchObject({ name: 'MempolicyError', code: 'EPERM', errno: -1, syscall: 'migrate_pages' })
-    expect(error.hint).toMatch(/^process 1 runs as uid \d+\/\d+\/\d+ and this process as uid 65534 without CAP_SYS_PTRACE, so it may not inspect it/)
+    expect(error.hint).toMatch(
+      /^process 1 runs as uid \d+\/\d+\/\d+ and this process as uid 65534 without CAP_SYS_PTRACE, so it may not inspect it/,
+    )
   })
 
   it('validates pid and node lists before any syscall', async () => {
@@ -277,7 +283,9 @@ describe('migratePages', { timeout: SLOW }, () => {
     ]
     for (const [args, code] of cases) {
       let promise: Promise<unknown> | undefined
-      expect(() => { promise = (migratePages as (...a: unknown[]) => Promise<unknown>)(...args) }).not.toThrow()
+      expect(() => {
+        promise = (migratePages as (...a: unknown[]) => Promise<unknown>)(...args)
+      }).not.toThrow()
       const err = await rejection(promise!)
       expect(err.code, String(args)).toBe(code)
     }

@@ -5,9 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { binding } from '../src/binding'
 import { constants } from '../src/constants'
-import {
-  MempolicyError, alloc, fromOci, getMempolicy, mbind, memsAllowed, policyOf, setMempolicy, toOci, topology,
-} from '../src/index'
+import { MempolicyError, alloc, fromOci, getMempolicy, mbind, memsAllowed, policyOf, setMempolicy, toOci, topology } from '../src/index'
 import { nodemaskWidth } from '../src/policy'
 import { expectRejected, kernelThreadPolicy, keepingPolicy } from './kernel-view'
 
@@ -67,8 +65,11 @@ describe('portable policies on a one-node machine', () => {
   it('fromOci and toOci take any id the list syntax allows, with or without flags', () => {
     expect(fromOci({ mode: 'MPOL_BIND', nodes: '5,7-9' })).toEqual({ mode: 'bind', nodes: [5, 7, 8, 9] })
     expect(toOci({ mode: 'bind', nodes: [highest + 1, 32767] })).toEqual({ mode: 'MPOL_BIND', nodes: `${highest + 1},32767` })
-    expect(toOci({ mode: 'preferred-many', nodes: '1000-1003', flags: ['relative-nodes'] }))
-      .toEqual({ mode: 'MPOL_PREFERRED_MANY', nodes: '1000-1003', flags: ['MPOL_F_RELATIVE_NODES'] })
+    expect(toOci({ mode: 'preferred-many', nodes: '1000-1003', flags: ['relative-nodes'] })).toEqual({
+      mode: 'MPOL_PREFERRED_MANY',
+      nodes: '1000-1003',
+      flags: ['MPOL_F_RELATIVE_NODES'],
+    })
   })
 
   it("fromOci and toOci still check the spec's syntax and set_mempolicy's rules", () => {
@@ -76,7 +77,11 @@ describe('portable policies on a one-node machine', () => {
     expectRejected(() => toOci({ mode: 'bind', nodes: [32768] }), RangeError, 'ERR_OUT_OF_RANGE')
     expectRejected(() => fromOci({ mode: 'MPOL_BIND', nodes: '2-' }), TypeError, 'ERR_INVALID_ARG_VALUE')
     expectRejected(() => fromOci({ mode: 'MPOL_LOCAL', nodes: '2' }), TypeError, 'ERR_INVALID_ARG_VALUE')
-    expectRejected(() => fromOci({ mode: 'MPOL_INTERLEAVE', nodes: '2', flags: ['MPOL_F_NUMA_BALANCING'] }), TypeError, 'ERR_INVALID_ARG_VALUE')
+    expectRejected(
+      () => fromOci({ mode: 'MPOL_INTERLEAVE', nodes: '2', flags: ['MPOL_F_NUMA_BALANCING'] }),
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+    )
   })
 
   it("fromOci and toOci refuse 'all', which would be this machine's nodes", () => {
@@ -92,7 +97,7 @@ describe('portable policies on a one-node machine', () => {
     })
   })
 
-  it('a mask with no allowed node left is the kernel\'s to refuse (EINVAL), not a validation error', () => {
+  it("a mask with no allowed node left is the kernel's to refuse (EINVAL), not a validation error", () => {
     keepingPolicy(() => {
       let thrown: unknown
       try {
@@ -127,7 +132,11 @@ describe('portable policies on a one-node machine', () => {
   })
 
   it('the width is the bound: one more is a RangeError before any syscall, naming it', () => {
-    const err = expectRejected(() => setMempolicy({ mode: 'bind', nodes: [width], flags: ['relative-nodes'] }), RangeError, 'ERR_OUT_OF_RANGE')
+    const err = expectRejected(
+      () => setMempolicy({ mode: 'bind', nodes: [width], flags: ['relative-nodes'] }),
+      RangeError,
+      'ERR_OUT_OF_RANGE',
+    )
     expect(err.message).toMatch(new RegExp(`from 0 to ${width - 1} \\(the kernel's node mask, MAX_NUMNODES`))
     expectRejected(() => mbind(alloc(4096), { mode: 'bind', nodes: `0-${width}`, flags: ['static-nodes'] }), RangeError, 'ERR_OUT_OF_RANGE')
   })

@@ -105,13 +105,15 @@ describe('a process-scope call while another thread is inside spawn()', () => {
         console.log(JSON.stringify({ rounds, ...r }))
       })()
     `)
-    console.log(`[races] spawn() in a Worker during ${r.rounds} process-scope calls: ${r.spawns} spawns, ${r.checked} checked, ${r.wrong.length} wrong`)
+    console.log(
+      `[races] spawn() in a Worker during ${r.rounds} process-scope calls: ${r.spawns} spawns, ${r.checked} checked, ${r.wrong.length} wrong`,
+    )
     expect(r.wrong).toEqual([])
     // Enough overlap to mean something: the Worker spawned throughout the calls (by construction).
     expect(r.checked).toBeGreaterThanOrEqual(30)
   }, 120_000)
 
-  it("reaches a Worker whose spawnSync blocks signals around fork, rather than reporting it skipped", () => {
+  it('reaches a Worker whose spawnSync blocks signals around fork, rather than reporting it skipped', () => {
     const r = runChild<{ rounds: number; skipped: number; missed: string[]; spawns: number }>(`
       const mp = require(${JSON.stringify(dist)})
       const state = new Int32Array(new SharedArrayBuffer(12))
@@ -165,7 +167,9 @@ describe('two copies of the package in one process', () => {
     copy = mkdtempSync(path.join(os.tmpdir(), 'mempolicy-copy-'))
     cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true })
     // The addon this process loaded (the sanitized build under npm run test:asan), copied.
-    const loaded = readFileSync('/proc/self/maps', 'latin1').split('\n').map((l) => l.split(/\s+/)[5])
+    const loaded = readFileSync('/proc/self/maps', 'latin1')
+      .split('\n')
+      .map((l) => l.split(/\s+/)[5])
       .find((f) => f !== undefined && f.endsWith('.node') && f.includes('mempolicy'))
     cpSync(loaded ?? path.join(root, 'build', 'Release', 'mempolicy.node'), path.join(copy, 'build', 'Release', 'mempolicy.node'))
     // Its own name, so that node-gyp-build's MEMPOLICY_PREBUILD (set by the sanitizer runs) does not
@@ -177,7 +181,8 @@ describe('two copies of the package in one process', () => {
   afterAll(() => rmSync(copy, { recursive: true, force: true }))
 
   it('exclude each other: concurrent process-scope calls leave every thread under one policy, round after round', () => {
-    const r = runChild<{ rounds: number; split: string[]; addons: number }>(`
+    const r = runChild<{ rounds: number; split: string[]; addons: number }>(
+      `
       const [a, b] = [process.argv[1], process.argv[2]]
       const sync = new Int32Array(new SharedArrayBuffer(16))
       // Each Worker loads its own copy; both call at once (a barrier), then one reads every thread.
@@ -211,7 +216,9 @@ describe('two copies of the package in one process', () => {
         await Promise.all(workers.map((w) => w.terminate()))
         console.log(JSON.stringify({ rounds, ...first }))
       })
-    `, [dist, path.join(copy, 'dist', 'index.js')])
+    `,
+      [dist, path.join(copy, 'dist', 'index.js')],
+    )
     console.log(`[races] two copies of the addon (${r.addons} mapped), ${r.rounds} rounds of concurrent calls: ${r.split.length} split`)
     expect(r.addons).toBe(2)
     expect(r.split).toEqual([])

@@ -103,18 +103,23 @@ describe('setMempolicy options', () => {
       const err = snapshotUnchanged(() => setMempolicy(policy, options as never), TypeError, 'ERR_INVALID_ARG_TYPE')
       expect(err.message).toMatch(/"options" argument must be an object/)
     }
-    expect(snapshotUnchanged(() => setMempolicy(policy, { scope: 1 } as never), TypeError, 'ERR_INVALID_ARG_TYPE').message)
-      .toMatch(/options\.scope/)
+    expect(snapshotUnchanged(() => setMempolicy(policy, { scope: 1 } as never), TypeError, 'ERR_INVALID_ARG_TYPE').message).toMatch(
+      /options\.scope/,
+    )
     for (const scope of ['global', 'Process', '']) {
-      expect(snapshotUnchanged(() => setMempolicy(policy, { scope } as never), TypeError, 'ERR_INVALID_ARG_VALUE').message)
-        .toMatch(/'options\.scope' must be 'thread' or 'process'/)
+      expect(snapshotUnchanged(() => setMempolicy(policy, { scope } as never), TypeError, 'ERR_INVALID_ARG_VALUE').message).toMatch(
+        /'options\.scope' must be 'thread' or 'process'/,
+      )
     }
   })
 
   it('validate the policy first, with process scope too: an invalid one reaches no thread', () => {
     snapshotUnchanged(() => setMempolicy({ mode: 'bind' } as never, { scope: 'process' }), TypeError, 'ERR_INVALID_ARG_VALUE')
-    snapshotUnchanged(() => setMempolicy({ mode: 'interleave', nodes: [node], flags: ['numa-balancing'] } as never, { scope: 'process' }),
-      TypeError, 'ERR_INVALID_ARG_VALUE')
+    snapshotUnchanged(
+      () => setMempolicy({ mode: 'interleave', nodes: [node], flags: ['numa-balancing'] } as never, { scope: 'process' }),
+      TypeError,
+      'ERR_INVALID_ARG_VALUE',
+    )
   })
 
   it("scope 'thread', or no scope, is the calling thread only", () => {
@@ -208,8 +213,11 @@ describe("setMempolicy(policy, { scope: 'process' })", () => {
   })
 
   it('works from a Worker: the main thread and every other thread get the policy', async () => {
-    const result = await inWorker<ProcessPolicyResult & { tid: number }>(`(mp, data, tid) => ({
-      ...mp.setMempolicy({ mode: 'preferred', nodes: [data] }, { scope: 'process' }), tid })`, node)
+    const result = await inWorker<ProcessPolicyResult & { tid: number }>(
+      `(mp, data, tid) => ({
+      ...mp.setMempolicy({ mode: 'preferred', nodes: [data] }, { scope: 'process' }), tid })`,
+      node,
+    )
     expect(result.threads).toContain(process.pid)
     expect(result.threads).toContain(result.tid)
     expect(getMempolicy()).toEqual({ mode: 'preferred', nodes: [node], flags: [] })
@@ -223,7 +231,9 @@ describe("setMempolicy(policy, { scope: 'process' })", () => {
       { mode: 'bind', nodes: [node] },
       { mode: 'preferred', nodes: [node] },
     ]
-    const workers = policies.map((policy) => startWorker(`async (mp, policy) => {
+    const workers = policies.map((policy) =>
+      startWorker(
+        `async (mp, policy) => {
       let calls = 0
       for (let i = 0; i < 15; i++) {
         mp.setMempolicy(policy, { scope: 'process' })
@@ -231,7 +241,10 @@ describe("setMempolicy(policy, { scope: 'process' })", () => {
         await new Promise((r) => setImmediate(r))
       }
       return calls
-    }`, policy))
+    }`,
+        policy,
+      ),
+    )
     // The main thread joins in while the Workers start (threads appear during the calls).
     for (let i = 0; i < 10; i++) setMempolicy({ mode: 'local' }, { scope: 'process' })
     try {
@@ -248,21 +261,26 @@ describe("setMempolicy(policy, { scope: 'process' })", () => {
     const fifo = path.join(dir, 'fifo')
     execFileSync('mkfifo', [fifo])
     try {
-      const { worker, result } = startWorker(`(mp, fifo, tid) => {
+      const { worker, result } = startWorker(
+        `(mp, fifo, tid) => {
         fs.writeFileSync(fifo + '.tid', String(tid))
         const fd = fs.openSync(fifo, 'r')           // blocks in open() until the writer comes
         const buffer = Buffer.alloc(16)
         const n = fs.readSync(fd, buffer)            // then in read() until it writes
         fs.closeSync(fd)
         return { text: buffer.toString('utf8', 0, n), policy: mp.getMempolicy() }
-      }`, fifo)
+      }`,
+        fifo,
+      )
       // Wait until the Worker is in open() (its state is S, sleeping in the kernel).
       let tid = 0
       for (let i = 0; i < 6000 && tid === 0; i++) {
         await new Promise((r) => setTimeout(r, 10))
         try {
           tid = Number(readFileSync(`${fifo}.tid`, 'utf8'))
-        } catch { /* not yet */ }
+        } catch {
+          /* not yet */
+        }
       }
       // Then until it is inside open() itself: /proc/<tid>/syscall names the call a thread sleeps in
       // (openat is 257 on x86-64, 56 on arm64; open is 2), whatever the machine's load.

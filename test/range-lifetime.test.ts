@@ -19,13 +19,18 @@ const gc = runInNewContext('gc') as () => void
 
 /** The policy numa_maps shows for the VMA that contains `at`, or undefined where nothing is mapped. */
 function policyAt(at: bigint): string | undefined {
-  const starts = readFileSync('/proc/self/maps', 'latin1').trim().split('\n').map((l) => {
-    const [start, end] = l.split(' ')[0]!.split('-')
-    return [BigInt(`0x${start}`), BigInt(`0x${end}`)] as const
-  })
+  const starts = readFileSync('/proc/self/maps', 'latin1')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const [start, end] = l.split(' ')[0]!.split('-')
+      return [BigInt(`0x${start}`), BigInt(`0x${end}`)] as const
+    })
   const vma = starts.find(([start, end]) => start <= at && at < end)
   if (vma === undefined) return undefined
-  const line = readFileSync('/proc/self/numa_maps', 'latin1').split('\n').find((l) => l !== '' && BigInt(`0x${l.split(' ')[0]}`) === vma[0])
+  const line = readFileSync('/proc/self/numa_maps', 'latin1')
+    .split('\n')
+    .find((l) => l !== '' && BigInt(`0x${l.split(' ')[0]}`) === vma[0])
   return line?.split(' ')[1]
 }
 
@@ -60,7 +65,9 @@ describe('a range policy and the memory it was set on', () => {
     expect(span.byteLength).toBeGreaterThanOrEqual(4 * pageSize)
     const at = address(buffer) + BigInt(span.byteOffset)
     expect(policyAt(at)).toBe(`bind=relative:${node}`)
-    const registry = new FinalizationRegistry<void>(() => { collected = true })
+    const registry = new FinalizationRegistry<void>(() => {
+      collected = true
+    })
     let collected = false
     registry.register(buffer.buffer, undefined)
     buffer = undefined

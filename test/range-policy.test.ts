@@ -11,19 +11,34 @@ const node = memsAllowed()[0]!
 
 /** VMAs whose policy is exactly `policy`, with their size from /proc/self/maps and their pages per node. */
 function vmasWith(policy: string): { bytes: number; pages: Record<string, number> }[] {
-  const ends = new Map(readFileSync('/proc/self/maps', 'latin1').trim().split('\n').map((l) => {
-    const [start, end] = l.split(' ')[0]!.split('-')
-    return [start!, BigInt(`0x${end}`) - BigInt(`0x${start}`)] as const
-  }))
-  return numaMaps().filter((l) => l.policy === policy).map((l) => ({
-    bytes: Number(ends.get(l.start.padStart(8, '0')) ?? ends.get(l.start) ?? -1n),
-    pages: Object.fromEntries(l.rest.filter((t) => /^N\d+=/.test(t)).map((t) => t.split('=') as [string, string]).map(([k, v]) => [k, Number(v)])),
-  }))
+  const ends = new Map(
+    readFileSync('/proc/self/maps', 'latin1')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [start, end] = l.split(' ')[0]!.split('-')
+        return [start!, BigInt(`0x${end}`) - BigInt(`0x${start}`)] as const
+      }),
+  )
+  return numaMaps()
+    .filter((l) => l.policy === policy)
+    .map((l) => ({
+      bytes: Number(ends.get(l.start.padStart(8, '0')) ?? ends.get(l.start) ?? -1n),
+      pages: Object.fromEntries(
+        l.rest
+          .filter((t) => /^N\d+=/.test(t))
+          .map((t) => t.split('=') as [string, string])
+          .map(([k, v]) => [k, Number(v)]),
+      ),
+    }))
 }
 
 // A policy no other test in this file uses, so its numa_maps line is ours alone.
 let serial = 0
-function unique(): { policy: { mode: 'interleave' | 'bind' | 'preferred'; nodes: number[]; flags?: ('static-nodes' | 'relative-nodes')[] }; kernel: string } {
+function unique(): {
+  policy: { mode: 'interleave' | 'bind' | 'preferred'; nodes: number[]; flags?: ('static-nodes' | 'relative-nodes')[] }
+  kernel: string
+} {
   const variants = [
     { policy: { mode: 'interleave' as const, nodes: [node], flags: ['relative-nodes' as const] }, kernel: `interleave=relative:${node}` },
     { policy: { mode: 'bind' as const, nodes: [node], flags: ['relative-nodes' as const] }, kernel: `bind=relative:${node}` },
@@ -150,7 +165,7 @@ describe('mbind', () => {
     const shared = new SharedArrayBuffer(64 * pageSize)
     const kinds: [string, ArrayBuffer | SharedArrayBuffer | ArrayBufferView, number][] = [
       ['ArrayBuffer', backing.buffer, 4 * pageSize],
-      ['Float64Array', new Float64Array(backing.buffer, 8, 2 * pageSize / 8), pageSize],
+      ['Float64Array', new Float64Array(backing.buffer, 8, (2 * pageSize) / 8), pageSize],
       ['DataView', new DataView(backing.buffer, pageSize), 3 * pageSize],
       ['Buffer', Buffer.from(backing.buffer, 0, pageSize), pageSize],
       ['SharedArrayBuffer', shared, -1],
@@ -194,14 +209,22 @@ describe('mbind', () => {
   it('round-trips every mode and flag on a range', () => {
     const memory = alloc(4 * pageSize)
     const cases = [
-      { mode: 'preferred', nodes: [node] }, { mode: 'bind', nodes: [node] }, { mode: 'interleave', nodes: [node] },
-      { mode: 'local' }, { mode: 'preferred-many', nodes: [node] }, { mode: 'weighted-interleave', nodes: [node] },
+      { mode: 'preferred', nodes: [node] },
+      { mode: 'bind', nodes: [node] },
+      { mode: 'interleave', nodes: [node] },
+      { mode: 'local' },
+      { mode: 'preferred-many', nodes: [node] },
+      { mode: 'weighted-interleave', nodes: [node] },
       { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] },
       { mode: 'interleave', nodes: [node], flags: ['relative-nodes'] },
     ] as const
     for (const policy of cases) {
       mbind(memory, policy)
-      expect(policyOf(memory)).toEqual({ mode: policy.mode, nodes: 'nodes' in policy ? [node] : [], flags: 'flags' in policy ? policy.flags : [] })
+      expect(policyOf(memory)).toEqual({
+        mode: policy.mode,
+        nodes: 'nodes' in policy ? [node] : [],
+        flags: 'flags' in policy ? policy.flags : [],
+      })
     }
   })
 

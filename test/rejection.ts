@@ -1,7 +1,9 @@
 // What a promise rejected with, for tests of the calls that run on the libuv pool.
 
 /** The error `promise` rejects with; throws if it resolves instead. */
-export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; errno?: number; syscall?: string; hint?: string }> {
+export async function rejection(
+  promise: Promise<unknown>,
+): Promise<Error & { code?: string; errno?: number; syscall?: string; hint?: string }> {
   try {
     await promise
   } catch (err) {

@@ -18,7 +18,9 @@ const SHOW_OWN = 'grep -m1 " stack" /proc/self/numa_maps | cut -d" " -f2-3'
 
 function output(child: ChildProcess): Promise<{ stdout: string; code: number | null }> {
   let stdout = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
   return new Promise((resolve, reject) => {
     child.once('error', reject)
     child.once('close', (code) => resolve({ stdout, code }))
@@ -38,8 +40,11 @@ function children(): Set<number> {
   const pids = new Set<number>()
   for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
     try {
-      for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/)) if (pid !== '') pids.add(Number(pid))
-    } catch { /* thread gone */ }
+      for (const pid of readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/))
+        if (pid !== '') pids.add(Number(pid))
+    } catch {
+      /* thread gone */
+    }
   }
   return pids
 }
@@ -68,8 +73,10 @@ describe('spawn', () => {
   })
 
   it('the policy survives exec: a Node child reads it with getMempolicy()', async () => {
-    const child = spawn(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(dist)}).getMempolicy()))`],
-      { mempolicy: { mode: 'bind', nodes: [node], flags: ['static-nodes'] }, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(dist)}).getMempolicy()))`], {
+      mempolicy: { mode: 'bind', nodes: [node], flags: ['static-nodes'] },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     const { stdout, code } = await output(child)
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual({ mode: 'bind', nodes: [node], flags: ['static-nodes'] })
@@ -79,7 +86,9 @@ describe('spawn', () => {
   it('takes the forms of child_process.spawn: (command, options) and shell: true', async () => {
     const a = await output(spawn('true', { mempolicy: { mode: 'local' } }))
     expect(a.code).toBe(0)
-    const b = await output(spawn(SHOW_OWN, { shell: true, mempolicy: { mode: 'interleave', nodes: [node] }, stdio: ['ignore', 'pipe', 'inherit'] }))
+    const b = await output(
+      spawn(SHOW_OWN, { shell: true, mempolicy: { mode: 'interleave', nodes: [node] }, stdio: ['ignore', 'pipe', 'inherit'] }),
+    )
     expect(b.stdout.startsWith(`interleave:${node}`)).toBe(true)
     // Without a mempolicy it is child_process.spawn: the child inherits the calling thread's policy.
     await keepingPolicyAsync(async () => {
@@ -119,7 +128,9 @@ describe('spawn', () => {
   })
 
   it('restores the parent even when child_process.spawn itself throws', () => {
-    expect(() => spawn(42 as never, [], { mempolicy: { mode: 'bind', nodes: [node] } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
+    expect(() => spawn(42 as never, [], { mempolicy: { mode: 'bind', nodes: [node] } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    )
     expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
     expect(kernelThreadPolicy()).toBe('default')
   })
@@ -155,8 +166,9 @@ describe('spawn', () => {
     const outside = refusedNode()
     if (outside === undefined) return ctx.skip('every possible node has memory and is allowed here: the kernel has nothing to refuse')
     const before = children()
-    expect(() => spawn('sleep', ['30'], { mempolicy: { mode: 'bind', nodes: [outside] } }))
-      .toThrow(expect.objectContaining({ name: 'MempolicyError', code: 'EINVAL' }))
+    expect(() => spawn('sleep', ['30'], { mempolicy: { mode: 'bind', nodes: [outside] } })).toThrow(
+      expect.objectContaining({ name: 'MempolicyError', code: 'EINVAL' }),
+    )
     expect(children()).toEqual(before)
     expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
   })
@@ -170,7 +182,11 @@ describe('spawn(): cpus and cpuNodes', () => {
     const before = own()
     const policyBefore = kernelThreadPolicy()
     const cpu = Number(before.split(/[-,]/).pop())
-    const child = spawn('sh', ['-c', `${SHOW_CPUS}; ${SHOW_OWN}`], { cpus: [cpu], mempolicy: { mode: 'bind', nodes: [node] }, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn('sh', ['-c', `${SHOW_CPUS}; ${SHOW_OWN}`], {
+      cpus: [cpu],
+      mempolicy: { mode: 'bind', nodes: [node] },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     expect(own()).toBe(before)
     expect(kernelThreadPolicy()).toEqual(policyBefore)
     const { stdout, code } = await output(child)
@@ -182,18 +198,43 @@ describe('spawn(): cpus and cpuNodes', () => {
     const child = spawn('sh', ['-c', SHOW_CPUS], { cpuNodes: node, stdio: ['ignore', 'pipe', 'inherit'] })
     const { stdout } = await output(child)
     const nodeCpus = readFileSync(`/sys/devices/system/node/node${node}/cpulist`, 'latin1').trim()
-    const allowed = new Set(own().split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k) }))
-    const expected = nodeCpus.split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k) }).filter((c) => allowed.has(c))
+    const allowed = new Set(
+      own()
+        .split(',')
+        .flatMap((r) => {
+          const [a, b] = r.split('-').map(Number)
+          return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k)
+        }),
+    )
+    const expected = nodeCpus
+      .split(',')
+      .flatMap((r) => {
+        const [a, b] = r.split('-').map(Number)
+        return [...Array((b ?? a!) - a! + 1).keys()].map((k) => a! + k)
+      })
+      .filter((c) => allowed.has(c))
     expect(stdout.trim()).toBe(formatNodes(expected))
   })
 
   it('reads each option of its own once: a getter that answers differently later changes nothing', async () => {
     const reads: Record<string, number> = { mempolicy: 0, cpus: 0, mode: 0 }
-    const policy = { get mode() { reads.mode!++; return reads.mode === 1 ? 'bind' : 'interleave' }, nodes: [node] }
+    const policy = {
+      get mode() {
+        reads.mode!++
+        return reads.mode === 1 ? 'bind' : 'interleave'
+      },
+      nodes: [node],
+    }
     const options = {
       stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[],
-      get mempolicy() { reads.mempolicy!++; return policy as unknown as Policy },
-      get cpus() { reads.cpus!++; return reads.cpus === 1 ? Number(own().split(/[-,]/)[0]) : 'all' },
+      get mempolicy() {
+        reads.mempolicy!++
+        return policy as unknown as Policy
+      },
+      get cpus() {
+        reads.cpus!++
+        return reads.cpus === 1 ? Number(own().split(/[-,]/)[0]) : 'all'
+      },
     }
     const child = spawn('sh', ['-c', `${SHOW_CPUS}; ${SHOW_OWN}`], options)
     const { stdout } = await output(child)
@@ -218,22 +259,52 @@ describe('putting the borrowed policy and affinity back', () => {
     new MempolicyError(rc, 'set_mempolicy', started ? 'the child was started' : 'spawn itself failed too (see cause)')
 
   it('returns what fn returned when the restore works', () => {
-    expect(thenRestore(() => 7, () => 0, failed)).toBe(7)
+    expect(
+      thenRestore(
+        () => 7,
+        () => 0,
+        failed,
+      ),
+    ).toBe(7)
   })
 
   it('throws the failed restore with the child when fn returned one', () => {
-    const thrown = catching(() => thenRestore(() => 'child', () => -22, failed))
+    const thrown = catching(() =>
+      thenRestore(
+        () => 'child',
+        () => -22,
+        failed,
+      ),
+    )
     expect(thrown).toMatchObject({ code: 'EINVAL', hint: 'the child was started', child: 'child' })
   })
 
   it("throws fn's own error when fn threw and the restore worked", () => {
     const own = new TypeError('bad options')
-    expect(catching(() => thenRestore(() => { throw own }, () => 0, failed))).toBe(own)
+    expect(
+      catching(() =>
+        thenRestore(
+          () => {
+            throw own
+          },
+          () => 0,
+          failed,
+        ),
+      ),
+    ).toBe(own)
   })
 
   it("throws the failed restore with fn's error as its cause when both failed, never claiming a child", () => {
     const own = new TypeError('bad options')
-    const thrown = catching(() => thenRestore(() => { throw own }, () => -22, failed))
+    const thrown = catching(() =>
+      thenRestore(
+        () => {
+          throw own
+        },
+        () => -22,
+        failed,
+      ),
+    )
     expect(thrown).toMatchObject({ code: 'EINVAL', hint: 'spawn itself failed too (see cause)', cause: own })
     expect(thrown).not.toHaveProperty('child')
   })

@@ -12,7 +12,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MempolicyError, memoryOf, nodeStats, pageSize, topology } from '../src/index'
 import { cFixed } from '../src/cli/stat'
 import {
-  NO_NUMASTAT, NO_UNSHARE, SLEEPER, canUnshare, cli, frozen, hasNumastat, idle, layout, numastat, numbers, stat, type Case,
+  NO_NUMASTAT,
+  NO_UNSHARE,
+  SLEEPER,
+  canUnshare,
+  cli,
+  frozen,
+  hasNumastat,
+  idle,
+  layout,
+  numastat,
+  numbers,
+  stat,
+  type Case,
 } from './numastat-oracle'
 import { makeTree, type Tree, type TreeSpec } from './sysfs-tree'
 
@@ -30,7 +42,9 @@ describe('mempolicy stat matches numastat on idle processes', () => {
     a = children[0]!.pid!
     b = children[1]!.pid!
   })
-  afterAll(() => { for (const child of children) child.kill() })
+  afterAll(() => {
+    for (const child of children) child.kill()
+  })
 
   const cases: [string, (a: number, b: number, token: string) => string[]][] = [
     ['-p PID', (a) => ['-p', `${a}`]],
@@ -65,20 +79,29 @@ describe('mempolicy stat matches numastat on idle processes', () => {
   it('folds lines at NUMASTAT_WIDTH as numastat does (32, 50, 80 columns, and nonsense)', (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     for (const width of ['32', '50', '80', '1', 'x', '20000000']) {
-      for (const argv of [['-p', `${a}`], ['-c', '-p', `${a}`, `${b}`]]) {
+      for (const argv of [
+        ['-p', `${a}`],
+        ['-c', '-p', `${a}`, `${b}`],
+      ]) {
         expect(stat(argv, { NUMASTAT_WIDTH: width })).toEqual(numastat(argv, { NUMASTAT_WIDTH: width }))
       }
     }
   })
 
-  it('memoryOf(pid) has numastat -p\'s numbers, in bytes', (ctx) => {
+  it("memoryOf(pid) has numastat -p's numbers, in bytes", (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     const rows = memoryOf(a)
     expect(rows.map((r) => r.node)).toEqual(topology().online)
     // numastat -p PID: a row per category, a column per node, then Total (NUMASTAT_WIDTH keeps it on one line).
     const report = numastat(['-p', `${a}`]).stdout.split('\n')
     const mb = (bytes: number): string => cFixed(bytes / 2 ** 20, 2)
-    for (const [label, key] of [['Huge', 'huge'], ['Heap', 'heap'], ['Stack', 'stack'], ['Private', 'private'], ['Total', 'total']] as const) {
+    for (const [label, key] of [
+      ['Huge', 'huge'],
+      ['Heap', 'heap'],
+      ['Stack', 'stack'],
+      ['Private', 'private'],
+      ['Total', 'total'],
+    ] as const) {
       const line = report.find((l) => l.startsWith(`${label} `))!
       const cells = line.slice(line.indexOf(' ')).trim().split(/\s+/)
       expect(cells).toEqual([...rows.map((r) => mb(r[key])), mb(rows.reduce((sum, r) => sum + r[key], 0))])
@@ -140,9 +163,14 @@ describe('memoryOf()', () => {
 })
 
 describe('nodeStats()', () => {
-  const counters = (node: number): Record<string, number> => Object.fromEntries(
-    readFileSync(`/sys/devices/system/node/node${node}/numastat`, 'latin1').trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]),
-  )
+  const counters = (node: number): Record<string, number> =>
+    Object.fromEntries(
+      readFileSync(`/sys/devices/system/node/node${node}/numastat`, 'latin1')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .map(([k, v]) => [k, Number(v)]),
+    )
 
   it("has each online node's numastat counters, ascending, between two reads of the files", () => {
     const online = topology().online
@@ -150,7 +178,14 @@ describe('nodeStats()', () => {
     const stats = nodeStats()
     const after = online.map(counters)
     expect(stats.map((s) => s.node)).toEqual(online)
-    const names = { numaHit: 'numa_hit', numaMiss: 'numa_miss', numaForeign: 'numa_foreign', interleaveHit: 'interleave_hit', localNode: 'local_node', otherNode: 'other_node' }
+    const names = {
+      numaHit: 'numa_hit',
+      numaMiss: 'numa_miss',
+      numaForeign: 'numa_foreign',
+      interleaveHit: 'interleave_hit',
+      localNode: 'local_node',
+      otherNode: 'other_node',
+    }
     stats.forEach((s, k) => {
       expect(Object.keys(s)).toEqual(['node', ...Object.keys(names)])
       for (const [key, file] of Object.entries(names)) {
@@ -178,11 +213,18 @@ describe('nodeStats()', () => {
       expect(n).toBeLessThanOrEqual(high[k]!)
     })
     const rows = first.stdout.split('\n').slice(1)
-    expect(rows.map((r) => r.split(/\s+/)[0]).filter(Boolean)).toEqual(['numa_hit', 'numa_miss', 'numa_foreign', 'interleave_hit', 'local_node', 'other_node'])
+    expect(rows.map((r) => r.split(/\s+/)[0]).filter(Boolean)).toEqual([
+      'numa_hit',
+      'numa_miss',
+      'numa_foreign',
+      'interleave_hit',
+      'local_node',
+      'other_node',
+    ])
     expect(stats.map((s) => s.numaHit).every((v, k) => v >= low[stats.length + k]! && v <= high[stats.length + k]!)).toBe(true)
   })
 
-  it('-n and -c -n have numastat\'s layout, and numbers between two numastat runs', (ctx) => {
+  it("-n and -c -n have numastat's layout, and numbers between two numastat runs", (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     for (const argv of [['-n'], ['-c', '-n'], ['-z', '-n']]) {
       const first = numastat(argv)
@@ -203,9 +245,7 @@ describe('nodeStats()', () => {
 })
 
 describe('mempolicy stat: options and errors as numastat has them', () => {
-  const cases: string[][] = [
-    ['-x'], ['-p'], ['--help'], ['--he'], ['--help=1'], ['--foo'], ['--foo=bar'], ['-?'], ['-c', '-q'], ['-zx'],
-  ]
+  const cases: string[][] = [['-x'], ['-p'], ['--help'], ['--he'], ['--help=1'], ['--foo'], ['--foo=bar'], ['-?'], ['-c', '-q'], ['-zx']]
   for (const argv of cases) {
     it(`${JSON.stringify(argv)}: usage on stderr, exit 1`, (ctx) => {
       if (!hasNumastat) ctx.skip(NO_NUMASTAT)
@@ -233,28 +273,82 @@ describe('mempolicy stat: options and errors as numastat has them', () => {
 describe('%.2f and %.0f as C prints them (round half to even on the exact value)', () => {
   it('matches printf for every multiple of 1/256 and 1/1024 up to 40 (pages and kB in MB)', () => {
     const values: [number, string][] = []
-    for (let k = 0; k <= 40 * 1024; k += 1) values.push([k / 1024, (BigInt(k) * 9765625n).toString().padStart(11, '0').replace(/(\d{10})$/, '.$1')])
+    for (let k = 0; k <= 40 * 1024; k += 1)
+      values.push([
+        k / 1024,
+        (BigInt(k) * 9765625n)
+          .toString()
+          .padStart(11, '0')
+          .replace(/(\d{10})$/, '.$1'),
+      ])
     for (const places of [0, 2]) {
-      const r = spawnSync('/usr/bin/printf', [`%.${places}f\\n`, ...values.map(([, exact]) => exact)], { encoding: 'utf8', maxBuffer: 1 << 26 })
+      const r = spawnSync('/usr/bin/printf', [`%.${places}f\\n`, ...values.map(([, exact]) => exact)], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      })
       expect(r.status).toBe(0)
       expect(values.map(([v]) => cFixed(v, places)).join('\n') + '\n').toBe(r.stdout)
     }
-    expect([cFixed(0.125, 2), cFixed(0.375, 2), cFixed(2.5, 0), cFixed(3.5, 0), cFixed(-0, 2), cFixed(1e22, 2)])
-      .toEqual(['0.12', '0.38', '2', '4', '-0.00', '10000000000000000000000.00'])
+    expect([cFixed(0.125, 2), cFixed(0.375, 2), cFixed(2.5, 0), cFixed(3.5, 0), cFixed(-0, 2), cFixed(1e22, 2)]).toEqual([
+      '0.12',
+      '0.38',
+      '2',
+      '4',
+      '-0.00',
+      '10000000000000000000000.00',
+    ])
   })
 })
 
 /** A 6.12 kernel's node meminfo with chosen values (kB; HugePages_* in pages). */
 function meminfo(node: number, values: Record<string, number>): string {
-  const rows = ['MemTotal', 'MemFree', 'MemUsed', 'SwapCached', 'Active', 'Inactive', 'Active(anon)', 'Inactive(anon)',
-    'Active(file)', 'Inactive(file)', 'Unevictable', 'Mlocked', 'Dirty', 'Writeback', 'FilePages', 'Mapped', 'AnonPages',
-    'Shmem', 'KernelStack', 'PageTables', 'SecPageTables', 'NFS_Unstable', 'Bounce', 'WritebackTmp', 'KReclaimable', 'Slab',
-    'SReclaimable', 'SUnreclaim', 'AnonHugePages', 'ShmemHugePages', 'ShmemPmdMapped', 'FileHugePages', 'FilePmdMapped',
-    'Unaccepted', 'HugePages_Total', 'HugePages_Free', 'HugePages_Surp']
-  return rows.map((row) => {
-    const value = values[row] ?? 0
-    return row.startsWith('HugePages') ? `Node ${node} ${`${row}:`.padEnd(15)} ${String(value).padStart(5)}\n` : `Node ${node} ${`${row}:`.padEnd(15)} ${String(value).padStart(8)} kB\n`
-  }).join('')
+  const rows = [
+    'MemTotal',
+    'MemFree',
+    'MemUsed',
+    'SwapCached',
+    'Active',
+    'Inactive',
+    'Active(anon)',
+    'Inactive(anon)',
+    'Active(file)',
+    'Inactive(file)',
+    'Unevictable',
+    'Mlocked',
+    'Dirty',
+    'Writeback',
+    'FilePages',
+    'Mapped',
+    'AnonPages',
+    'Shmem',
+    'KernelStack',
+    'PageTables',
+    'SecPageTables',
+    'NFS_Unstable',
+    'Bounce',
+    'WritebackTmp',
+    'KReclaimable',
+    'Slab',
+    'SReclaimable',
+    'SUnreclaim',
+    'AnonHugePages',
+    'ShmemHugePages',
+    'ShmemPmdMapped',
+    'FileHugePages',
+    'FilePmdMapped',
+    'Unaccepted',
+    'HugePages_Total',
+    'HugePages_Free',
+    'HugePages_Surp',
+  ]
+  return rows
+    .map((row) => {
+      const value = values[row] ?? 0
+      return row.startsWith('HugePages')
+        ? `Node ${node} ${`${row}:`.padEnd(15)} ${String(value).padStart(5)}\n`
+        : `Node ${node} ${`${row}:`.padEnd(15)} ${String(value).padStart(8)} kB\n`
+    })
+    .join('')
 }
 
 function counters(values: number[], extra = ''): string {
@@ -271,12 +365,31 @@ const hugeTail = ' huge dirty=3 '
 function fourNodes(): TreeSpec {
   const spec: TreeSpec = { meminfo: MEMINFO }
   const mem: Record<string, number>[] = [
-    { MemTotal: 476400, MemFree: 457376, MemUsed: 19024, Active: 3520, Dirty: 128, Writeback: 384, Shmem: 640, Mapped: 512, AnonPages: 1536, KernelStack: 2560, HugePages_Total: 3, HugePages_Free: 1, SwapCached: 4 },
+    {
+      MemTotal: 476400,
+      MemFree: 457376,
+      MemUsed: 19024,
+      Active: 3520,
+      Dirty: 128,
+      Writeback: 384,
+      Shmem: 640,
+      Mapped: 512,
+      AnonPages: 1536,
+      KernelStack: 2560,
+      HugePages_Total: 3,
+      HugePages_Free: 1,
+      SwapCached: 4,
+    },
     { MemTotal: 515648, MemFree: 497460, MemUsed: 18188, Active: 5212, Dirty: 640, Slab: 3340, FilePages: 5200 },
     { MemTotal: 513716, MemFree: 506364, MemUsed: 7352, Slab: 2704, SUnreclaim: 2560, Unaccepted: 12 },
     {},
   ]
-  const stats = [[12345678901234568, 32, 0, 96, 3, 0], [7944, 0, 0, 261, 6975, 969], [1156, 0, 0, 265, 0, 1156], [0, 0, 0, 0, 0, 0]]
+  const stats = [
+    [12345678901234568, 32, 0, 96, 3, 0],
+    [7944, 0, 0, 261, 6975, 969],
+    [1156, 0, 0, 265, 0, 1156],
+    [0, 0, 0, 0, 0, 0],
+  ]
   for (const node of [0, 1, 2, 3]) {
     spec[`node/node${node}/meminfo`] = meminfo(node, mem[node]!)
     spec[`node/node${node}/numastat`] = counters(stats[node]!)
@@ -307,16 +420,24 @@ function eightNodes(): TreeSpec {
   const ids = [0, 1, 2, 3, 4, 5, 6, 8]
   const spec: TreeSpec = { meminfo: MEMINFO, 'node/online': '0-6,8\n', 'node/possible': '0-8\n', 'node/has_memory': '0-6,8\n' }
   ids.forEach((node, k) => {
-    spec[`node/node${node}/meminfo`] = meminfo(node, { MemTotal: 262144 + k * 1000, MemFree: 131072 + k * 977, MemUsed: 131072 - k * 23, Active: k * 128 })
+    spec[`node/node${node}/meminfo`] = meminfo(node, {
+      MemTotal: 262144 + k * 1000,
+      MemFree: 131072 + k * 977,
+      MemUsed: 131072 - k * 23,
+      Active: k * 128,
+    })
     spec[`node/node${node}/numastat`] = counters([1000 + k * 37, k, k * 2, 100, 900 + k, 100 + k * 36])
   })
-  spec.numa_maps = ids.map((node, k) => `7f${k}00000 interleave:0-6,8 anon=${k + 1} N${node}=${(k + 1) * 32} kernelpagesize_kB=4`).join('\n') + '\n'
+  spec.numa_maps =
+    ids.map((node, k) => `7f${k}00000 interleave:0-6,8 anon=${k + 1} N${node}=${(k + 1) * 32} kernelpagesize_kB=4`).join('\n') + '\n'
   return spec
 }
 
 describe('mempolicy stat and numastat on the same frozen data', () => {
   const trees: Tree[] = []
-  afterAll(() => { for (const tree of trees) tree.remove() })
+  afterAll(() => {
+    for (const tree of trees) tree.remove()
+  })
   const tree = (spec: TreeSpec): Tree => {
     const t = makeTree(spec, 'mempolicy-stat-tree-')
     trees.push(t)
@@ -329,9 +450,26 @@ describe('mempolicy stat and numastat on the same frozen data', () => {
     })
     return results.length
   }
-  const options = [[], ['-n'], ['-m'], ['-c', '-m'], ['-z', '-m'], ['-mz', '-c'], ['-s', '-m'], ['-s1', '-m'], ['-s2', '-n'], ['-m', '-n'],
-    ['-c', '-n', '-z'], ['-p', 'PID'], ['-p', 'PID', '-c'], ['-zs', '-p', 'PID'], ['-s1', '-p', 'PID'], ['-v', '-p', 'PID', '-m'],
-    ['-p', 'PID', 'PID', '-n'], ['-p', `sleep ${SLEEPER}`, '-c']]
+  const options = [
+    [],
+    ['-n'],
+    ['-m'],
+    ['-c', '-m'],
+    ['-z', '-m'],
+    ['-mz', '-c'],
+    ['-s', '-m'],
+    ['-s1', '-m'],
+    ['-s2', '-n'],
+    ['-m', '-n'],
+    ['-c', '-n', '-z'],
+    ['-p', 'PID'],
+    ['-p', 'PID', '-c'],
+    ['-zs', '-p', 'PID'],
+    ['-s1', '-p', 'PID'],
+    ['-v', '-p', 'PID', '-m'],
+    ['-p', 'PID', 'PID', '-n'],
+    ['-p', `sleep ${SLEEPER}`, '-c'],
+  ]
 
   it('four nodes: rounding ties, 17-digit counters, unknown meminfo rows, huge pages, a long numa_maps line', (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
@@ -344,8 +482,17 @@ describe('mempolicy stat and numastat on the same frozen data', () => {
   it('eight nodes with sparse ids: folded sections, -c, -z, -s', (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     if (!canUnshare) ctx.skip(NO_UNSHARE)
-    const cases: Case[] = [[], ['-n'], ['-m'], ['-c', '-m', '-n'], ['-z', '-m'], ['-s', '-m'], ['-p', 'PID'], ['-cz', '-p', 'PID'], ['-s', '-v', '-p', 'PID']]
-      .flatMap((args) => [{ args }, { args, width: '80' }, { args, width: '200' }])
+    const cases: Case[] = [
+      [],
+      ['-n'],
+      ['-m'],
+      ['-c', '-m', '-n'],
+      ['-z', '-m'],
+      ['-s', '-m'],
+      ['-p', 'PID'],
+      ['-cz', '-p', 'PID'],
+      ['-s', '-v', '-p', 'PID'],
+    ].flatMap((args) => [{ args }, { args, width: '80' }, { args, width: '200' }])
     compare(eightNodes(), cases)
   })
 
@@ -369,7 +516,13 @@ describe('mempolicy stat without numastat', () => {
     expect(r.stdout).toContain('\nPer-node system memory usage (in MBs):\n')
     expect(r.stdout).toContain('\nPer-node numastat info (in MBs):\n')
     const nodes = readdirSync('/sys/devices/system/node').filter((d) => /^node\d+$/.test(d)).length
-    expect(r.stdout.split('\n').find((l) => l.includes('Node 0'))!.trim().split(/\s{2,}/)).toHaveLength(nodes + 1)
+    expect(
+      r.stdout
+        .split('\n')
+        .find((l) => l.includes('Node 0'))!
+        .trim()
+        .split(/\s{2,}/),
+    ).toHaveLength(nodes + 1)
     expect(existsSync(cli)).toBe(true)
   })
 })

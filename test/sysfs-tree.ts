@@ -73,7 +73,12 @@ export function hmatGuestSpec(overrides: Record<string, TreeSpec[string] | undef
   perf(1, 1, 100, 102400)
   perf(2, 0, 250, 20480)
   const cache = 'node/node2/memory_side_cache/index1'
-  Object.assign(spec, { [`${cache}/size`]: '16777216\n', [`${cache}/line_size`]: '64\n', [`${cache}/indexing`]: '0\n', [`${cache}/write_policy`]: '0\n' })
+  Object.assign(spec, {
+    [`${cache}/size`]: '16777216\n',
+    [`${cache}/line_size`]: '64\n',
+    [`${cache}/indexing`]: '0\n',
+    [`${cache}/write_policy`]: '0\n',
+  })
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete spec[key]
     else spec[key] = value

@@ -16,15 +16,47 @@ const cases: [Policy, ReturnType<typeof getMempolicy>, string][] = [
   [{ mode: 'bind', nodes: [node] }, { mode: 'bind', nodes: [node], flags: [] }, `bind:${list}`],
   [{ mode: 'interleave', nodes: [node] }, { mode: 'interleave', nodes: [node], flags: [] }, `interleave:${list}`],
   [{ mode: 'preferred-many', nodes: [node] }, { mode: 'preferred-many', nodes: [node], flags: [] }, `prefer (many):${list}`],
-  [{ mode: 'weighted-interleave', nodes: [node] }, { mode: 'weighted-interleave', nodes: [node], flags: [] }, `weighted interleave:${list}`],
+  [
+    { mode: 'weighted-interleave', nodes: [node] },
+    { mode: 'weighted-interleave', nodes: [node], flags: [] },
+    `weighted interleave:${list}`,
+  ],
   [{ mode: 'bind', nodes: list, flags: ['static-nodes'] }, { mode: 'bind', nodes: [node], flags: ['static-nodes'] }, `bind=static:${list}`],
-  [{ mode: 'bind', nodes: node, flags: ['relative-nodes'] }, { mode: 'bind', nodes: [node], flags: ['relative-nodes'] }, `bind=relative:${list}`],
-  [{ mode: 'bind', nodes: [node], flags: ['numa-balancing'] }, { mode: 'bind', nodes: [node], flags: ['numa-balancing'] }, `bind=balancing:${list}`],
-  [{ mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] }, { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] }, `bind=static|balancing:${list}`],
-  [{ mode: 'interleave', nodes: [node], flags: ['static-nodes'] }, { mode: 'interleave', nodes: [node], flags: ['static-nodes'] }, `interleave=static:${list}`],
-  [{ mode: 'preferred', nodes: [node], flags: ['relative-nodes'] }, { mode: 'preferred', nodes: [node], flags: ['relative-nodes'] }, `prefer=relative:${list}`],
-  [{ mode: 'weighted-interleave', nodes: [node], flags: ['static-nodes'] }, { mode: 'weighted-interleave', nodes: [node], flags: ['static-nodes'] }, `weighted interleave=static:${list}`],
-  [{ mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] }, { mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] }, `prefer (many)=relative:${list}`],
+  [
+    { mode: 'bind', nodes: node, flags: ['relative-nodes'] },
+    { mode: 'bind', nodes: [node], flags: ['relative-nodes'] },
+    `bind=relative:${list}`,
+  ],
+  [
+    { mode: 'bind', nodes: [node], flags: ['numa-balancing'] },
+    { mode: 'bind', nodes: [node], flags: ['numa-balancing'] },
+    `bind=balancing:${list}`,
+  ],
+  [
+    { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] },
+    { mode: 'bind', nodes: [node], flags: ['static-nodes', 'numa-balancing'] },
+    `bind=static|balancing:${list}`,
+  ],
+  [
+    { mode: 'interleave', nodes: [node], flags: ['static-nodes'] },
+    { mode: 'interleave', nodes: [node], flags: ['static-nodes'] },
+    `interleave=static:${list}`,
+  ],
+  [
+    { mode: 'preferred', nodes: [node], flags: ['relative-nodes'] },
+    { mode: 'preferred', nodes: [node], flags: ['relative-nodes'] },
+    `prefer=relative:${list}`,
+  ],
+  [
+    { mode: 'weighted-interleave', nodes: [node], flags: ['static-nodes'] },
+    { mode: 'weighted-interleave', nodes: [node], flags: ['static-nodes'] },
+    `weighted interleave=static:${list}`,
+  ],
+  [
+    { mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] },
+    { mode: 'preferred-many', nodes: [node], flags: ['relative-nodes'] },
+    `prefer (many)=relative:${list}`,
+  ],
 ]
 
 describe('setMempolicy / getMempolicy', () => {

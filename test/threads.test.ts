@@ -12,7 +12,8 @@ const node = memsAllowed()[0]!
 
 /** A Worker running `body` (the source of an async function taking the package, its data and its tid). */
 function start(body: string, data: unknown): Worker {
-  return new Worker(`
+  return new Worker(
+    `
     const { parentPort, workerData } = require('node:worker_threads')
     const fs = require('node:fs')
     const mp = require(${JSON.stringify(dist)})
@@ -20,7 +21,9 @@ function start(body: string, data: unknown): Worker {
     Promise.resolve((${body})(mp, workerData, tid)).then(
       (r) => parentPort.postMessage({ ok: r }),
       (e) => parentPort.postMessage({ error: String(e && e.stack || e) }))
-  `, { eval: true, workerData: data })
+  `,
+    { eval: true, workerData: data },
+  )
 }
 
 function result<T>(worker: Worker): Promise<T> {
@@ -40,13 +43,14 @@ function exited(worker: Worker): Promise<number> {
  * after Worker's 'exit' (the thread is joined as soon as it has left the map), but will never run
  * again. Counting those would count what the scheduler has not got round to yet.
  */
-const tasks = (): number => readdirSync('/proc/self/task').filter((tid) => {
-  try {
-    return /^VmRSS:/m.test(readFileSync(`/proc/self/task/${tid}/status`, 'latin1'))
-  } catch {
-    return false // gone
-  }
-}).length
+const tasks = (): number =>
+  readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return /^VmRSS:/m.test(readFileSync(`/proc/self/task/${tid}/status`, 'latin1'))
+    } catch {
+      return false // gone
+    }
+  }).length
 
 // Eight policies that differ in mode, flags or both; all on a node this host has.
 const POLICIES = [
@@ -61,11 +65,13 @@ const POLICIES = [
 ]
 
 describe('Workers', () => {
-  it('8 Workers setting and reading their own policy 10,000 times each never see another\'s', async () => {
+  it("8 Workers setting and reading their own policy 10,000 times each never see another's", async () => {
     await keepingPolicyAsync(async () => {
       setMempolicy({ mode: 'local' })
       const gate = new Int32Array(new SharedArrayBuffer(4))
-      const workers = POLICIES.map((policy, i) => start(`async (mp, { policy, others, gate, count }, tid) => {
+      const workers = POLICIES.map((policy, i) =>
+        start(
+          `async (mp, { policy, others, gate, count }, tid) => {
         const fs = require('node:fs')
         const wait = new Int32Array(gate)
         Atomics.add(wait, 0, 1)
@@ -87,17 +93,35 @@ describe('Workers', () => {
           }
         }
         return wrong
-      }`, { policy, others: POLICIES.filter((_, j) => j !== i), gate: gate.buffer, count: POLICIES.length }))
+      }`,
+          { policy, others: POLICIES.filter((_, j) => j !== i), gate: gate.buffer, count: POLICIES.length },
+        ),
+      )
       // Listening for 'exit' from the start: a Worker whose script is done may end before it is terminated.
       const exits = workers.map((w) => exited(w))
       const seen = await Promise.all(workers.map((w) => result<string[]>(w)))
       await Promise.all(workers.map((w) => w.terminate()))
       await Promise.all(exits)
-      const kernel = ['bind', 'interleave', 'prefer', 'prefer (many)', 'weighted interleave', 'bind=static', 'interleave=relative', 'bind=balancing']
+      const kernel = [
+        'bind',
+        'interleave',
+        'prefer',
+        'prefer (many)',
+        'weighted interleave',
+        'bind=static',
+        'interleave=relative',
+        'bind=balancing',
+      ]
       seen.forEach((wrong, i) => {
         // What the Worker read back was always its own policy; the kernel showed its own, four times.
-        expect(wrong.filter((w) => !w.startsWith('kernel: ')), `Worker ${i}`).toEqual([])
-        expect(wrong.filter((w) => w.startsWith('kernel: ')), `Worker ${i}`).toEqual(Array(4).fill(`kernel: ${kernel[i]}:${node}`))
+        expect(
+          wrong.filter((w) => !w.startsWith('kernel: ')),
+          `Worker ${i}`,
+        ).toEqual([])
+        expect(
+          wrong.filter((w) => w.startsWith('kernel: ')),
+          `Worker ${i}`,
+        ).toEqual(Array(4).fill(`kernel: ${kernel[i]}:${node}`))
       })
       // And the main thread kept its own.
       expect(getMempolicy()).toEqual({ mode: 'local', nodes: [], flags: [] })
@@ -133,24 +157,26 @@ describe('Workers', () => {
       let ended = 0
       for (let batch = 0; batch < 10; batch++) {
         const workers = [0, 1, 2, 3, 4].map((j) => ({ j, worker: start(body, { node, spin: j !== 4 }) }))
-        await Promise.all(workers.map(async ({ j, worker }) => {
-          const exit = exited(worker)
-          worker.on('error', () => {})
-          if (j === 0) {
-            // Terminated at once: before the package, or the addon, has even loaded.
-            await worker.terminate()
-          } else if (j === 4) {
-            await result(worker)
-            await worker.terminate()
-          } else {
-            // Terminated mid-loop: calls on the thread and on the pool are in flight.
-            await new Promise((resolve) => worker.once('online', resolve))
-            await new Promise((resolve) => setTimeout(resolve, 20 * j))
-            await worker.terminate()
-          }
-          await exit
-          ended++
-        }))
+        await Promise.all(
+          workers.map(async ({ j, worker }) => {
+            const exit = exited(worker)
+            worker.on('error', () => {})
+            if (j === 0) {
+              // Terminated at once: before the package, or the addon, has even loaded.
+              await worker.terminate()
+            } else if (j === 4) {
+              await result(worker)
+              await worker.terminate()
+            } else {
+              // Terminated mid-loop: calls on the thread and on the pool are in flight.
+              await new Promise((resolve) => worker.once('online', resolve))
+              await new Promise((resolve) => setTimeout(resolve, 20 * j))
+              await worker.terminate()
+            }
+            await exit
+            ended++
+          }),
+        )
       }
       expect(ended).toBe(50)
       // Every Worker's thread is gone, and the main thread's policy is untouched.

@@ -28,7 +28,10 @@ describe('topology', () => {
   })
 
   it('has one entry per online node, in order, with its CPUs, memory and distances', () => {
-    const dirs = readdirSync('/sys/devices/system/node').filter((d) => /^node\d+$/.test(d)).map((d) => Number(d.slice(4))).sort((a, b) => a - b)
+    const dirs = readdirSync('/sys/devices/system/node')
+      .filter((d) => /^node\d+$/.test(d))
+      .map((d) => Number(d.slice(4)))
+      .sort((a, b) => a - b)
     expect(t.nodes.map((n) => n.id)).toEqual(t.online)
     expect(t.nodes.map((n) => n.id)).toEqual(dirs)
     for (const n of t.nodes) {
@@ -70,7 +73,9 @@ describe('topology: heterogeneous memory on this machine', () => {
 
   it('lists the memory tiers and puts each node in its tier', () => {
     const tiers = existsSync(TIERING)
-      ? readdirSync(TIERING).filter((d) => /^memory_tier\d+$/.test(d)).map((d) => ({ id: Number(d.slice(11)), nodes: parseNodes(text(`${TIERING}/${d}/nodelist`)!) }))
+      ? readdirSync(TIERING)
+          .filter((d) => /^memory_tier\d+$/.test(d))
+          .map((d) => ({ id: Number(d.slice(11)), nodes: parseNodes(text(`${TIERING}/${d}/nodelist`)!) }))
       : []
     tiers.sort((a, b) => a.id - b.id)
     expect(t.tiers).toEqual(tiers)
@@ -84,14 +89,20 @@ describe('topology: heterogeneous memory on this machine', () => {
 
   it('has HMAT access classes and memory-side caches only where sysfs has them', () => {
     for (const n of t.nodes) {
-      for (const [k, key] of [[0, 'all'], [1, 'cpu']] as const) {
+      for (const [k, key] of [
+        [0, 'all'],
+        [1, 'cpu'],
+      ] as const) {
         const dir = `${NODE}/node${n.id}/access${k}/initiators`
         if (!existsSync(`${dir}/read_bandwidth`)) {
           expect(n.access?.[key]).toBeUndefined()
           continue
         }
         expect(n.access?.[key]).toEqual({
-          initiators: readdirSync(dir).filter((d) => /^node\d+$/.test(d)).map((d) => Number(d.slice(4))).sort((a, b) => a - b),
+          initiators: readdirSync(dir)
+            .filter((d) => /^node\d+$/.test(d))
+            .map((d) => Number(d.slice(4)))
+            .sort((a, b) => a - b),
           readBandwidth: Number(text(`${dir}/read_bandwidth`)),
           writeBandwidth: Number(text(`${dir}/write_bandwidth`)),
           readLatency: Number(text(`${dir}/read_latency`)),
@@ -101,14 +112,22 @@ describe('topology: heterogeneous memory on this machine', () => {
       if (!existsSync(`${NODE}/node${n.id}/access0`) && !existsSync(`${NODE}/node${n.id}/access1`)) expect(n).not.toHaveProperty('access')
       const caches = `${NODE}/node${n.id}/memory_side_cache`
       if (!existsSync(caches)) expect(n).not.toHaveProperty('caches')
-      else expect(n.caches?.map((c) => c.level)).toEqual(readdirSync(caches).filter((d) => /^index\d+$/.test(d)).map((d) => Number(d.slice(5))).sort((a, b) => a - b))
+      else
+        expect(n.caches?.map((c) => c.level)).toEqual(
+          readdirSync(caches)
+            .filter((d) => /^index\d+$/.test(d))
+            .map((d) => Number(d.slice(5)))
+            .sort((a, b) => a - b),
+        )
     }
   })
 })
 
-describe('topology: read from a given sysfs (the hmat guest\'s, and partial copies of it)', () => {
+describe("topology: read from a given sysfs (the hmat guest's, and partial copies of it)", () => {
   const trees: Tree[] = []
-  afterAll(() => { for (const tree of trees) tree.remove() })
+  afterAll(() => {
+    for (const tree of trees) tree.remove()
+  })
   const read = (spec: TreeSpec): Topology => {
     const tree = makeTree(spec)
     trees.push(tree)
@@ -122,7 +141,10 @@ describe('topology: read from a given sysfs (the hmat guest\'s, and partial copi
     expect(t.withCpu).toEqual([0, 1])
     expect(t.withNormalMemory).toEqual([0, 1, 2])
     expect(t.withGenericInitiator).toEqual([])
-    expect(t.tiers).toEqual([{ id: 4, nodes: [0, 1] }, { id: 56, nodes: [2] }])
+    expect(t.tiers).toEqual([
+      { id: 4, nodes: [0, 1] },
+      { id: 56, nodes: [2] },
+    ])
     expect(t.demotion).toBe(false)
     const local = { readBandwidth: 102400, writeBandwidth: 102400, readLatency: 100, writeLatency: 100 }
     const expander = { initiators: [0], readBandwidth: 20480, writeBandwidth: 20480, readLatency: 250, writeLatency: 250 }
@@ -140,22 +162,24 @@ describe('topology: read from a given sysfs (the hmat guest\'s, and partial copi
 
   it('leaves out an access class or cache whose files are incomplete, and maps the cache enums as the kernel defines them', () => {
     const cache = 'node/node2/memory_side_cache'
-    const t = read(hmatGuestSpec({
-      'node/node0/access1/initiators/write_latency': undefined,
-      'node/node1/access0/initiators/read_bandwidth': { dir: true },
-      [`${cache}/index2/size`]: '1048576\n',
-      [`${cache}/index2/line_size`]: '128\n',
-      [`${cache}/index2/indexing`]: '1\n',
-      [`${cache}/index2/write_policy`]: '1\n',
-      [`${cache}/index2/address_mode`]: '1\n',
-      [`${cache}/index3/size`]: '4096\n',
-      [`${cache}/index3/line_size`]: '64\n',
-      [`${cache}/index3/indexing`]: '2\n',
-      [`${cache}/index3/write_policy`]: '7\n',
-      [`${cache}/index4/size`]: '4096\n',
-      [`${cache}/index4/indexing`]: '0\n',
-      [`${cache}/index4/write_policy`]: '0\n',
-    }))
+    const t = read(
+      hmatGuestSpec({
+        'node/node0/access1/initiators/write_latency': undefined,
+        'node/node1/access0/initiators/read_bandwidth': { dir: true },
+        [`${cache}/index2/size`]: '1048576\n',
+        [`${cache}/index2/line_size`]: '128\n',
+        [`${cache}/index2/indexing`]: '1\n',
+        [`${cache}/index2/write_policy`]: '1\n',
+        [`${cache}/index2/address_mode`]: '1\n',
+        [`${cache}/index3/size`]: '4096\n',
+        [`${cache}/index3/line_size`]: '64\n',
+        [`${cache}/index3/indexing`]: '2\n',
+        [`${cache}/index3/write_policy`]: '7\n',
+        [`${cache}/index4/size`]: '4096\n',
+        [`${cache}/index4/indexing`]: '0\n',
+        [`${cache}/index4/write_policy`]: '0\n',
+      }),
+    )
     expect(Object.keys(t.nodes[0]!.access!)).toEqual(['all'])
     expect(Object.keys(t.nodes[1]!.access!)).toEqual(['cpu'])
     expect(t.nodes[2]!.caches).toEqual([
@@ -177,13 +201,18 @@ describe('topology: read from a given sysfs (the hmat guest\'s, and partial copi
       'numa/demotion_enabled': 'maybe\n',
     })
     expect(t).toEqual({
-      online: [0], possible: [0], withMemory: [0], withCpu: [0],
+      online: [0],
+      possible: [0],
+      withMemory: [0],
+      withCpu: [0],
       nodes: [{ id: 0, cpus: [], memTotal: 0, memFree: 0, distances: { 0: 10 }, tier: 4 }],
       tiers: [{ id: 4, nodes: [0] }],
     })
     // No node list at all: nothing to tell, and nothing is made up.
     for (const spec of [{}, { 'node/online': 'x\n' }] as TreeSpec[]) {
-      expect(() => read(spec)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open', path: expect.stringMatching(/\/node\/online$/) }))
+      expect(() => read(spec)).toThrow(
+        expect.objectContaining({ code: 'ENOENT', syscall: 'open', path: expect.stringMatching(/\/node\/online$/) }),
+      )
     }
   })
 

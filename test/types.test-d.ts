@@ -3,9 +3,30 @@
 import { describe, expectTypeOf, it } from 'vitest'
 import * as mp from '../src/index'
 import {
-  MempolicyError, alloc, constants, formatNodes, fromOci, getMempolicy, isSupported, mbind, memsAllowed, nodeOf, pageSize,
-  parseNodes, policyOf, setHomeNode, setMempolicy, toOci, topology,
-  type Mode, type ModeFlag, type NodeInfo, type Nodes, type Policy, type PolicyInfo, type Topology,
+  MempolicyError,
+  alloc,
+  constants,
+  formatNodes,
+  fromOci,
+  getMempolicy,
+  isSupported,
+  mbind,
+  memsAllowed,
+  nodeOf,
+  pageSize,
+  parseNodes,
+  policyOf,
+  setHomeNode,
+  setMempolicy,
+  toOci,
+  topology,
+  type Mode,
+  type ModeFlag,
+  type NodeInfo,
+  type Nodes,
+  type Policy,
+  type PolicyInfo,
+  type Topology,
 } from '../src/index'
 
 type Memory = ArrayBuffer | SharedArrayBuffer | ArrayBufferView
@@ -23,20 +44,39 @@ describe('types', () => {
     expectTypeOf<Policy['mode']>().toEqualTypeOf<Mode>()
     expectTypeOf<PolicyInfo['mode']>().toEqualTypeOf<Mode>()
     expectTypeOf<mp.Access>().toEqualTypeOf<{
-      initiators: number[]; readBandwidth: number; writeBandwidth: number; readLatency: number; writeLatency: number
+      initiators: number[]
+      readBandwidth: number
+      writeBandwidth: number
+      readLatency: number
+      writeLatency: number
     }>()
     expectTypeOf<NodeInfo>().toEqualTypeOf<{
-      id: number; cpus: number[]; memTotal: number; memFree: number; distances: Record<number, number>
-      tier?: number; access?: { all?: mp.Access; cpu?: mp.Access }; caches?: mp.MemorySideCache[]
+      id: number
+      cpus: number[]
+      memTotal: number
+      memFree: number
+      distances: Record<number, number>
+      tier?: number
+      access?: { all?: mp.Access; cpu?: mp.Access }
+      caches?: mp.MemorySideCache[]
     }>()
     expectTypeOf<Topology>().toEqualTypeOf<{
-      online: number[]; possible: number[]; withMemory: number[]; withCpu: number[]; nodes: NodeInfo[]
-      withNormalMemory?: number[]; withGenericInitiator?: number[]
-      tiers: { id: number; nodes: number[] }[]; demotion?: boolean
+      online: number[]
+      possible: number[]
+      withMemory: number[]
+      withCpu: number[]
+      nodes: NodeInfo[]
+      withNormalMemory?: number[]
+      withGenericInitiator?: number[]
+      tiers: { id: number; nodes: number[] }[]
+      demotion?: boolean
     }>()
     expectTypeOf<mp.MemorySideCache>().toEqualTypeOf<{
-      level: number; size: number; lineSize: number
-      indexing: 'direct-mapped' | 'indexed' | 'other'; writePolicy: 'write-back' | 'write-through' | 'other'
+      level: number
+      size: number
+      lineSize: number
+      indexing: 'direct-mapped' | 'indexed' | 'other'
+      writePolicy: 'write-back' | 'write-through' | 'other'
       addressMode?: 'reserved' | 'extended-linear'
     }>()
   })
@@ -75,10 +115,14 @@ describe('types', () => {
     const nodes: number[] = parseNodes('0')
     const text: string = formatNodes(nodes)
     for (const policy of [
-      { mode: 'preferred', nodes: 0 }, { mode: 'preferred', nodes: [0], flags: ['relative-nodes'] },
-      { mode: 'interleave', nodes: text, flags: ['static-nodes'] }, { mode: 'weighted-interleave', nodes },
-      { mode: 'bind', nodes: [0, 1] as const }, { mode: 'preferred-many', nodes: 'all' },
-    ] as const) setMempolicy(policy)
+      { mode: 'preferred', nodes: 0 },
+      { mode: 'preferred', nodes: [0], flags: ['relative-nodes'] },
+      { mode: 'interleave', nodes: text, flags: ['static-nodes'] },
+      { mode: 'weighted-interleave', nodes },
+      { mode: 'bind', nodes: [0, 1] as const },
+      { mode: 'preferred-many', nodes: 'all' },
+    ] as const)
+      setMempolicy(policy)
     // A PolicyInfo goes back as it is (getMempolicy, policyOf), and through toOci.
     const info: PolicyInfo = getMempolicy()
     setMempolicy(info)
@@ -106,7 +150,10 @@ describe('types', () => {
     expectTypeOf(info.nodes.includes(0)).toBeBoolean()
     info.nodes.push(1)
     // Written out as the kernel reports it (a test's expected value).
-    const expected: PolicyInfo[] = [{ mode: 'local', nodes: [], flags: [] }, { mode: 'bind', nodes: [0], flags: ['static-nodes'] }]
+    const expected: PolicyInfo[] = [
+      { mode: 'local', nodes: [], flags: [] },
+      { mode: 'bind', nodes: [0], flags: ['static-nodes'] },
+    ]
     // @ts-expect-error a PolicyInfo of 'default' has no nodes either
     const wrong: PolicyInfo = { mode: 'default', nodes: [0], flags: [] }
     expectTypeOf(expected).items.toExtend<Policy>()
@@ -119,12 +166,25 @@ describe('types', () => {
     expectTypeOf(mp.bandwidthWeights).returns.toEqualTypeOf<Record<number, number>>()
     // What it returns is what setInterleaveWeights takes.
     mp.setInterleaveWeights(mp.bandwidthWeights('0-1'))
-    expectTypeOf(mp.nodeStats).toEqualTypeOf<() => {
-      node: number; numaHit: number; numaMiss: number; numaForeign: number; interleaveHit: number; localNode: number; otherNode: number
-    }[]>()
-    expectTypeOf(mp.memoryOf).toEqualTypeOf<(pid?: number) => { node: number; huge: number; heap: number; stack: number; private: number; total: number }[]>()
+    expectTypeOf(mp.nodeStats).toEqualTypeOf<
+      () => {
+        node: number
+        numaHit: number
+        numaMiss: number
+        numaForeign: number
+        interleaveHit: number
+        localNode: number
+        otherNode: number
+      }[]
+    >()
+    expectTypeOf(mp.memoryOf).toEqualTypeOf<
+      (pid?: number) => { node: number; huge: number; heap: number; stack: number; private: number; total: number }[]
+    >()
     expectTypeOf<mp.Capabilities['tiering']>().toEqualTypeOf<{
-      numaBalancing: number | undefined; promotion: boolean; demotion: boolean | undefined; counters: Record<string, number>
+      numaBalancing: number | undefined
+      promotion: boolean
+      demotion: boolean | undefined
+      counters: Record<string, number>
     }>()
     // @ts-expect-error a pid is a number
     mp.memoryOf('self')

@@ -44,8 +44,10 @@ describe('the addon loaded only by Workers', () => {
   it('is linked so that it is never unmapped (DF_1_NODELETE)', () => {
     // The flag itself, read from the ELF dynamic section of the addon this process loaded.
     expect(isSupported()).toBe(true)
-    const loaded = readFileSync('/proc/self/maps', 'latin1').split('\n')
-      .map((l) => l.split(/\s+/)[5]).find((f) => f !== undefined && f.endsWith('mempolicy.node'))
+    const loaded = readFileSync('/proc/self/maps', 'latin1')
+      .split('\n')
+      .map((l) => l.split(/\s+/)[5])
+      .find((f) => f !== undefined && f.endsWith('mempolicy.node'))
     expect(loaded, 'the addon in /proc/self/maps').toBeDefined()
     expect(dynamicFlags1(readFileSync(loaded!)) & 0x8).toBe(0x8)
   })

@@ -51,7 +51,12 @@ const bad: [string, unknown, typeof TypeError | typeof RangeError, string][] = [
   // Rule 6: numa-balancing only with bind (and preferred-many).
   ['balancing with interleave', { mode: 'interleave', nodes: [0], flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
   ['balancing with preferred', { mode: 'preferred', nodes: [0], flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
-  ['balancing with weighted-interleave', { mode: 'weighted-interleave', nodes: [0], flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
+  [
+    'balancing with weighted-interleave',
+    { mode: 'weighted-interleave', nodes: [0], flags: ['numa-balancing'] },
+    TypeError,
+    'ERR_INVALID_ARG_VALUE',
+  ],
   ['balancing with local', { mode: 'local', flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
   ['balancing with default', { mode: 'default', flags: ['numa-balancing'] }, TypeError, 'ERR_INVALID_ARG_VALUE'],
 ]
@@ -83,7 +88,9 @@ describe('validation: every rule, before any syscall', () => {
 
   it('names the argument, the rule and what was received', () => {
     expect(() => setMempolicy({ mode: 'bind' } as never)).toThrow(/policy\.nodes.*at least one node.*'bind'/)
-    expect(() => setMempolicy({ mode: 'bind', nodes: [beyond] })).toThrow(new RegExp(`policy\\.nodes\\[0\\].*0 to ${highest}.*Received ${beyond}`))
+    expect(() => setMempolicy({ mode: 'bind', nodes: [beyond] })).toThrow(
+      new RegExp(`policy\\.nodes\\[0\\].*0 to ${highest}.*Received ${beyond}`),
+    )
     expect(() => setMempolicy({ mode: 'fast' as never })).toThrow(/policy\.mode.*one of 'default'.*Received type string \("fast"\)/)
   })
 
@@ -129,16 +136,24 @@ describe('validation: every rule, before any syscall', () => {
 
   it('fromOci rejects what the rules reject', () => {
     const rejects: [unknown, typeof TypeError | typeof RangeError][] = [
-      [null, TypeError], ['MPOL_BIND', TypeError], [[], TypeError], [{}, TypeError],
-      [{ mode: 'bind', nodes: '0' }, TypeError], [{ mode: 'MPOL_FOO', nodes: '0' }, TypeError],
-      [{ mode: 'MPOL_BIND' }, TypeError], [{ mode: 'MPOL_BIND', nodes: [0] }, TypeError],
-      [{ mode: 'MPOL_BIND', nodes: 0 }, TypeError], [{ mode: 'MPOL_BIND', nodes: '0', flags: 'MPOL_F_STATIC_NODES' }, TypeError],
+      [null, TypeError],
+      ['MPOL_BIND', TypeError],
+      [[], TypeError],
+      [{}, TypeError],
+      [{ mode: 'bind', nodes: '0' }, TypeError],
+      [{ mode: 'MPOL_FOO', nodes: '0' }, TypeError],
+      [{ mode: 'MPOL_BIND' }, TypeError],
+      [{ mode: 'MPOL_BIND', nodes: [0] }, TypeError],
+      [{ mode: 'MPOL_BIND', nodes: 0 }, TypeError],
+      [{ mode: 'MPOL_BIND', nodes: '0', flags: 'MPOL_F_STATIC_NODES' }, TypeError],
       [{ mode: 'MPOL_BIND', nodes: '0', flags: ['static-nodes'] }, TypeError],
       [{ mode: 'MPOL_BIND', nodes: '0', flags: ['MPOL_F_STATIC_NODES', 'MPOL_F_RELATIVE_NODES'] }, TypeError],
       [{ mode: 'MPOL_INTERLEAVE', nodes: '0', flags: ['MPOL_F_NUMA_BALANCING'] }, TypeError],
-      [{ mode: 'MPOL_DEFAULT', nodes: '0' }, TypeError], [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, TypeError],
+      [{ mode: 'MPOL_DEFAULT', nodes: '0' }, TypeError],
+      [{ mode: 'MPOL_LOCAL', flags: ['MPOL_F_STATIC_NODES'] }, TypeError],
       [{ mode: 'MPOL_PREFERRED', flags: ['MPOL_F_STATIC_NODES'] }, TypeError],
-      [{ mode: 'MPOL_BIND', nodes: '0-x' }, TypeError], [{ mode: 'MPOL_BIND', nodes: '32768' }, RangeError],
+      [{ mode: 'MPOL_BIND', nodes: '0-x' }, TypeError],
+      [{ mode: 'MPOL_BIND', nodes: '32768' }, RangeError],
       [{ mode: 'MPOL_BIND', nodes: 'all' }, TypeError],
     ]
     for (const [value, kind] of rejects) expectRejected(() => fromOci(value), kind)

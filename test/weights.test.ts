@@ -7,9 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import {
-  MempolicyError, interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInterleaveWeightsAuto,
-} from '../src/index'
+import { MempolicyError, interleaveWeights, interleaveWeightsAuto, setInterleaveWeights, setInterleaveWeightsAuto } from '../src/index'
 
 // Child processes and Workers start slowly under emulation (the multi-node guests run these files too).
 const SLOW = 120_000
@@ -91,9 +89,10 @@ describe.runIf(hasWeights)('setInterleaveWeights validates everything before wri
     [{ NODE: '3' }, 'ERR_INVALID_ARG_TYPE'],
     [{ NODE: 3, 5000: 3 }, 'ERR_INVALID_ARG_VALUE'],
   ])('%j -> %s', (raw, code) => {
-    const weights = raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'NODE' in raw
-      ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k === 'NODE' ? String(node) : k, v]))
-      : raw
+    const weights =
+      raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'NODE' in raw
+        ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k === 'NODE' ? String(node) : k, v]))
+        : raw
     const before = snapshot()
     let thrown: unknown
     try {
@@ -108,7 +107,9 @@ describe.runIf(hasWeights)('setInterleaveWeights validates everything before wri
   })
 
   it('0 is refused on every kernel, with what to do instead', () => {
-    expect(() => setInterleaveWeights({ [node]: 0 })).toThrow(/from 1 to 255 \(for the default weight write 1, or use setInterleaveWeightsAuto\(true\)\)/)
+    expect(() => setInterleaveWeights({ [node]: 0 })).toThrow(
+      /from 1 to 255 \(for the default weight write 1, or use setInterleaveWeightsAuto\(true\)\)/,
+    )
   })
 
   it('setInterleaveWeightsAuto takes a boolean', () => {
@@ -149,7 +150,11 @@ function restorable(): { ok: true } | { ok: false; reason: string; error: unknow
     setInterleaveWeightsAuto(true)
     return { ok: true }
   } catch (error) {
-    return { ok: false, reason: 'automatic weights are on and this kernel has no bandwidth data to switch them back on after a write (ENODEV)', error }
+    return {
+      ok: false,
+      reason: 'automatic weights are on and this kernel has no bandwidth data to switch them back on after a write (ENODEV)',
+      error,
+    }
   }
 }
 

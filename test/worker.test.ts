@@ -29,11 +29,14 @@ describe('Workers', () => {
     await keepingPolicyAsync(async () => {
       setMempolicy({ mode: 'bind', nodes: [node] })
       // A thread starts with its creator's policy; what the Worker sets stays its own.
-      const seen = await inWorker<{ start: unknown; after: unknown }>(`(mp, data) => {
+      const seen = await inWorker<{ start: unknown; after: unknown }>(
+        `(mp, data) => {
         const start = mp.getMempolicy()
         mp.setMempolicy({ mode: 'interleave', nodes: [data] })
         return { start, after: mp.getMempolicy() }
-      }`, node)
+      }`,
+        node,
+      )
       expect(seen.start).toEqual({ mode: 'bind', nodes: [node], flags: [] })
       expect(seen.after).toEqual({ mode: 'interleave', nodes: [node], flags: [] })
       expect(getMempolicy()).toEqual({ mode: 'bind', nodes: [node], flags: [] })
@@ -42,7 +45,10 @@ describe('Workers', () => {
   })
 
   it("keep their policy while the main thread changes its own (the kernel's per-thread view agrees)", async () => {
-    const results = await Promise.all([0, 1, 2, 3].map((i) => inWorker<{ policy: unknown; kernel: string }>(`async (mp, data, tid) => {
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        inWorker<{ policy: unknown; kernel: string }>(
+          `async (mp, data, tid) => {
       const modes = ['interleave', 'preferred', 'bind', 'weighted-interleave']
       mp.setMempolicy({ mode: modes[data.i], nodes: [data.node] })
       await new Promise((r) => setTimeout(r, 50))
@@ -53,7 +59,11 @@ describe('Workers', () => {
       const marks = ['heap', 'file=' + process.execPath]
       const text = maps.split('\\n').map((l) => l.split(' ').slice(1)).find((t) => t[0] !== 'default' && t.some((x) => marks.includes(x)))
       return { policy: mp.getMempolicy(), kernel: text ? text.slice(0, text.findIndex((x) => marks.includes(x))).join(' ') : '' }
-    }`, { i, node })))
+    }`,
+          { i, node },
+        ),
+      ),
+    )
     const expected = ['interleave', 'preferred', 'bind', 'weighted-interleave']
     const kernel = [`interleave:${node}`, `prefer:${node}`, `bind:${node}`, `weighted interleave:${node}`]
     results.forEach((r, i) => {
@@ -66,10 +76,13 @@ describe('Workers', () => {
 
   it('share range policies with the main thread (mbind is per mapping, not per thread)', async () => {
     const shared = new SharedArrayBuffer(16 * 4096)
-    const policy = await inWorker<unknown>(`(mp, data) => {
+    const policy = await inWorker<unknown>(
+      `(mp, data) => {
       mp.mbind(data, { mode: 'interleave', nodes: [0], flags: ['static-nodes'] })
       return mp.policyOf(data)
-    }`, shared)
+    }`,
+      shared,
+    )
     const { policyOf, mbind } = await import('../src/index')
     expect(policyOf(shared)).toEqual(policy)
     expect(policyOf(shared)).toEqual({ mode: 'interleave', nodes: [0], flags: ['static-nodes'] })

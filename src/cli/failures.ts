@@ -6,7 +6,11 @@ export class UsageError extends Error {}
 
 /** A failure that is not a usage error: message on stderr, exit `status`. */
 export class Failure extends Error {
-  constructor(message: string, readonly status = 1, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly status = 1,
+    options?: ErrorOptions,
+  ) {
     super(message, options)
   }
 }

@@ -112,7 +112,9 @@ export function parseList(text: string, context: ListContext): number[] {
         break
       }
       if (/^(netdev|ip|file|block|pci):/.test(rest(s))) {
-        throw new ListError(`${rest(s)}: naming a node by a device (netdev:, ip:, file:, block:, pci:) is not supported here: use the node number`)
+        throw new ListError(
+          `${rest(s)}: naming a node by a device (netdev:, ip:, file:, block:, pci:) is not supported here: use the node number`,
+        )
       }
     } else if (kind === 'cpu' && rest(s) === 'all') {
       for (const id of allowed) chosen.add(id)
@@ -122,7 +124,9 @@ export function parseList(text: string, context: ListContext): number[] {
     const first = nr(s)
     if (first.end === s) throw new ListError(`unparseable ${kind} description \`${rest(s)}'`)
     if (!isAllowed(first.value)) {
-      throw new ListError(kind === 'node' ? `node argument ${asInt(first.value)} is out of range` : `cpu argument ${rest(s)} is out of range`)
+      throw new ListError(
+        kind === 'node' ? `node argument ${asInt(first.value)} is out of range` : `cpu argument ${rest(s)} is out of range`,
+      )
     }
     chosen.add(Number(first.value))
     s = first.end

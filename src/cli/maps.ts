@@ -44,7 +44,10 @@ function size(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let value = bytes
   let unit = 0
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`
 }
 
@@ -59,7 +62,12 @@ function bar(fraction: number, width: number, unicode: boolean): string {
 export function maps(args: readonly string[]): string {
   let parsed
   try {
-    parsed = parseArgs({ args: [...args], options: { mappings: { type: 'boolean' }, json: { type: 'boolean' } }, allowPositionals: true, strict: true })
+    parsed = parseArgs({
+      args: [...args],
+      options: { mappings: { type: 'boolean' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    })
   } catch (err) {
     throw new UsageError(`maps: ${(err as Error).message.split('\n')[0]}`)
   }
@@ -72,14 +80,19 @@ export function maps(args: readonly string[]): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new Failure(`maps: no process ${pid}${supportedPlatform ? ' (or a kernel without NUMA support)' : ''}`)
-    if (code === 'EACCES' || code === 'EPERM') throw new Failure(`maps: cannot read /proc/${pid}/numa_maps: permission denied (it needs ptrace access to the process: same user, or root)`)
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new Failure(
+        `maps: cannot read /proc/${pid}/numa_maps: permission denied (it needs ptrace access to the process: same user, or root)`,
+      )
     throw err
   }
   const mappings = parseNumaMaps(text)
   let command = ''
   try {
     command = readFileSync(`/proc/${pid}/comm`, 'latin1').trim()
-  } catch { /* exited meanwhile */ }
+  } catch {
+    /* exited meanwhile */
+  }
   const totals: Record<number, number> = {}
   // Every node with memory gets a row, where sysfs lists them; numa_maps alone names the rest.
   let topo: Topology | undefined
@@ -91,7 +104,9 @@ export function maps(args: readonly string[]): string {
   const withMemory = new Set(topo?.withMemory)
   for (const { id } of topo?.nodes ?? []) if (withMemory.has(id)) totals[id] = 0
   for (const m of mappings) for (const [n, bytes] of Object.entries(m.nodes)) totals[Number(n)] = (totals[Number(n)] ?? 0) + bytes
-  const nodes = Object.keys(totals).map(Number).sort((a, b) => a - b)
+  const nodes = Object.keys(totals)
+    .map(Number)
+    .sort((a, b) => a - b)
   const total = nodes.reduce((sum, n) => sum + totals[n]!, 0)
   const resident = mappings.filter((m) => Object.keys(m.nodes).length > 0)
 

@@ -129,7 +129,12 @@ class Invocation {
   private nodeContext(): ListContext {
     const possible = nodeState('online')
     return this.parseAll
-      ? { kind: 'node', allowed: range((possible[possible.length - 1] ?? 0) + 1), size: nodemaskBits(), invertCount: nodeState('has_memory').length }
+      ? {
+          kind: 'node',
+          allowed: range((possible[possible.length - 1] ?? 0) + 1),
+          size: nodemaskBits(),
+          invertCount: nodeState('has_memory').length,
+        }
       : { kind: 'node', allowed: this.mems, size: nodemaskBits(), invertCount: nodeState('has_memory').length }
   }
 
@@ -195,7 +200,9 @@ class Invocation {
     const nodes = this.list(`--${name}`, text, 'node')
     this.didNodeCpuParse = true
     if (nodes.length === 0) {
-      throw new UsageError(text.trim() === '' ? `--${name} needs a node list` : `--${name} ${JSON.stringify(text)}: no node left in the list`)
+      throw new UsageError(
+        text.trim() === '' ? `--${name} needs a node list` : `--${name} ${JSON.stringify(text)}: no node left in the list`,
+      )
     }
     if (mode === 'preferred' && nodes.length !== 1 && !this.shm.attached) {
       throw new UsageError(`--preferred takes exactly one node (got ${formatIdList(nodes)}); for several, use --preferred-many`)
@@ -221,9 +228,10 @@ class Invocation {
       throw new UsageError('--balancing applies only to --membind (or --preferred-many)')
     }
     if (pending === undefined || this.shm.attached) return
-    const policy: Policy = pending.mode === 'local'
-      ? { mode: 'local' }
-      : { mode: pending.mode, nodes: pending.nodes, ...(this.balancing ? { flags: ['numa-balancing'] as const } : {}) } as Policy
+    const policy: Policy =
+      pending.mode === 'local'
+        ? { mode: 'local' }
+        : ({ mode: pending.mode, nodes: pending.nodes, ...(this.balancing ? { flags: ['numa-balancing'] as const } : {}) } as Policy)
     try {
       setMempolicy(policy)
     } catch (err) {
@@ -236,7 +244,9 @@ class Invocation {
     const usable = new Set(cpusetCpus())
     const online = new Set(onlineCpus())
     if (!cpus.some((c) => usable.has(c) && online.has(c))) {
-      throw new Failure(`sched_setaffinity: ${strerror(22)} (${what}; this process's cpuset has CPUs ${formatIdList(cpusetCpus(), 'cpus', CPU_IDS)})`)
+      throw new Failure(
+        `sched_setaffinity: ${strerror(22)} (${what}; this process's cpuset has CPUs ${formatIdList(cpusetCpus(), 'cpus', CPU_IDS)})`,
+      )
     }
     const rc = binding().setAffinity(0, cpuMask(cpus))
     if (rc !== 0) throw new Failure(`sched_setaffinity: ${strerror(rc)}`)
@@ -253,9 +263,12 @@ class Invocation {
     const cpus = new Set<number>()
     for (const node of nodes) if (possible.has(node)) for (const c of nodeCpus(node)) cpus.add(c)
     const withCpus = nodeState('online').filter((n) => nodeCpus(n).some((c) => cpusetCpus().includes(c)))
-    this.bindCpus([...cpus].sort((a, b) => a - b), nodes.length === 0
-      ? 'no node given'
-      : `node ${formatIdList(nodes)} ${nodes.length === 1 ? 'has' : 'have'} no CPU in this process's cpuset; nodes with CPUs there: ${formatIdList(withCpus)}`)
+    this.bindCpus(
+      [...cpus].sort((a, b) => a - b),
+      nodes.length === 0
+        ? 'no node given'
+        : `node ${formatIdList(nodes)} ${nodes.length === 1 ? 'has' : 'have'} no CPU in this process's cpuset; nodes with CPUs there: ${formatIdList(withCpus)}`,
+    )
   }
 
   private physCpus(text: string): void {
@@ -263,7 +276,10 @@ class Invocation {
     const cpus = this.list('--physcpubind', text, 'cpu')
     this.didCpubind = true
     this.didNodeCpuParse = true
-    this.bindCpus(cpus, cpus.length === 0 ? 'no CPU given' : `CPU ${formatIdList(cpus, 'cpus', CPU_IDS)} ${cpus.length === 1 ? 'is' : 'are'} not in it`)
+    this.bindCpus(
+      cpus,
+      cpus.length === 0 ? 'no CPU given' : `CPU ${formatIdList(cpus, 'cpus', CPU_IDS)} ${cpus.length === 1 ? 'is' : 'are'} not in it`,
+    )
   }
 
   /** Runs one option; returns an exit status when the option ends the invocation (--show, --help). */
@@ -294,10 +310,16 @@ class Invocation {
       case 'balancing':
         this.balancing = true
         return undefined
-      case 'interleave': case 'weighted-interleave': case 'membind': case 'preferred': case 'preferred-many': case 'localalloc':
+      case 'interleave':
+      case 'weighted-interleave':
+      case 'membind':
+      case 'preferred':
+      case 'preferred-many':
+      case 'localalloc':
         this.policyOption(name, value)
         return undefined
-      case 'cpunodebind': case 'cpubind':
+      case 'cpunodebind':
+      case 'cpubind':
         this.cpuNodes(value!)
         return undefined
       case 'physcpubind':
@@ -307,7 +329,8 @@ class Invocation {
         if (this.didNodeCpuParse) throw new UsageError('--all/-a option must be before all cpu/node specifications')
         this.parseAll = true
         return undefined
-      case 'shm': case 'file':
+      case 'shm':
+      case 'file':
         if (this.didCpubind) throw new UsageError('cannot do --cpubind on shared memory')
         this.noPolicy()
         if (name === 'shm') this.shm.attachSysv(value!, '--shm')
@@ -383,7 +406,9 @@ class Invocation {
     if (this.doDump) throw new UsageError('cannot do --dump|--dump-shm for process')
     if (this.shmOption !== undefined) throw new UsageError(`shm related option ${this.shmOption} for process`)
     if (command.length === 0) {
-      throw new UsageError(this.policy === undefined && !this.didCpubind ? 'no command given' : 'no command given to run (to see the placement, add --show)')
+      throw new UsageError(
+        this.policy === undefined && !this.didCpubind ? 'no command given' : 'no command given to run (to see the placement, add --show)',
+      )
     }
     this.applyPolicy()
     return execInPlace(command)

@@ -68,7 +68,9 @@ export class SharedMemory {
     let id = native.shmGet(key, this.length, flags)
     if (id === -ENOENT) {
       if (this.length === 0) throw new Failure('need a --length to create a sysv shared memory segment')
-      process.stderr.write(`mempolicy: Creating shared memory segment ${name} id ${this.id} mode ${this.mode.toString(8).padStart(4, '0')} length ${((this.length + this.offset) / (1024 * 1024)).toFixed(0)}MB\n`)
+      process.stderr.write(
+        `mempolicy: Creating shared memory segment ${name} id ${this.id} mode ${this.mode.toString(8).padStart(4, '0')} length ${((this.length + this.offset) / (1024 * 1024)).toFixed(0)}MB\n`,
+      )
       id = native.shmGet(key, this.length + this.offset, IPC_CREAT | this.mode | flags)
       if (id < 0) throw new Failure(`cannot create shared memory segment: ${strerror(id)}`)
     }
@@ -136,7 +138,8 @@ export class SharedMemory {
   }
 
   private beyond(option: string): void {
-    if (this.offset >= this.length) throw new Failure(`region offset ${hex(this.offset)} beyond its length ${hex(this.length)} at ${option}`)
+    if (this.offset >= this.length)
+      throw new Failure(`region offset ${hex(this.offset)} beyond its length ${hex(this.length)} at ${option}`)
   }
 
   /** --touch: fault every page in, as numa_police_memory does (a write that keeps each byte). */
@@ -153,7 +156,8 @@ export class SharedMemory {
     let previous: string | undefined
     let previousText = ''
     const flush = (end: number): void => {
-      if (previous !== undefined && previous !== 'default') out(`${hex16(this.offset + start)}-${hex16(this.offset + end)}: ${previousText}\n`)
+      if (previous !== undefined && previous !== 'default')
+        out(`${hex16(this.offset + start)}-${hex16(this.offset + end)}: ${previousText}\n`)
     }
     let c = 0
     for (; c < region.length; c += this.pagesize) {

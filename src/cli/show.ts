@@ -62,14 +62,23 @@ export function show(): Shown {
   const running = new Set(cpus)
   // The nodes of the CPUs this thread may run on need sysfs's node list.
   const problem = nodeDirectoryProblem()
-  const cpubind = problem !== undefined
-    ? 'unknown\n'
-    : list(topology().nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c))).map((n) => n.id))
+  const cpubind =
+    problem !== undefined
+      ? 'unknown\n'
+      : list(
+          topology()
+            .nodes.filter((n) => allowed.includes(n.id) && n.cpus.some((c) => running.has(c)))
+            .map((n) => n.id),
+        )
   const binds = `${mask('physcpubind', cpus)}cpubind: ${cpubind}nodebind: ${cpubind}`
   const warnings = problem === undefined ? [] : [`cpubind and nodebind are unknown: ${problem}`]
   if (info === undefined) {
     warnings.unshift(`the policy, preferred node, membind and preferred are unknown: ${refusal!.message}`)
-    return { out: `policy: unknown\npreferred node: unknown\n${binds}membind: unknown\npreferred: unknown\n`, warning: warnings.join('\n'), status: 0 }
+    return {
+      out: `policy: unknown\npreferred node: unknown\n${binds}membind: unknown\npreferred: unknown\n`,
+      warning: warnings.join('\n'),
+      status: 0,
+    }
   }
   const cur = interleaveNext() ?? 0
   const interleaving = info.mode === 'interleave' || info.mode === 'weighted-interleave'
@@ -77,11 +86,20 @@ export function show(): Shown {
   if (info.flags.length > 0) out += `flags: ${info.flags.join(' ')}\n`
   switch (info.mode) {
     case 'default':
-    case 'local': out += 'preferred node: current\n'; break
-    case 'preferred': out += `preferred node: ${info.nodes[0] ?? 0}\n`; break
-    case 'bind': out += `preferred node: ${info.nodes[0] ?? 0}\n`; break
-    case 'preferred-many': out += `preferred node: ${cur} (preferred-many)\n`; break
-    default: out += `preferred node: ${cur} (interleave next)\n`
+    case 'local':
+      out += 'preferred node: current\n'
+      break
+    case 'preferred':
+      out += `preferred node: ${info.nodes[0] ?? 0}\n`
+      break
+    case 'bind':
+      out += `preferred node: ${info.nodes[0] ?? 0}\n`
+      break
+    case 'preferred-many':
+      out += `preferred node: ${cur} (preferred-many)\n`
+      break
+    default:
+      out += `preferred node: ${cur} (interleave next)\n`
   }
   if (interleaving) out += `${mask('interleavemask', info.nodes)}interleavenode: ${cur}\n`
   out += binds

@@ -19,18 +19,58 @@ const BUF = 2048
 
 // The rows numastat knows, in its order: [token in the kernel file, label].
 const NUMASTAT_ROWS: readonly (readonly [string, string])[] = [
-  ['numa_hit', 'Numa_Hit'], ['numa_miss', 'Numa_Miss'], ['numa_foreign', 'Numa_Foreign'],
-  ['interleave_hit', 'Interleave_Hit'], ['local_node', 'Local_Node'], ['other_node', 'Other_Node'],
+  ['numa_hit', 'Numa_Hit'],
+  ['numa_miss', 'Numa_Miss'],
+  ['numa_foreign', 'Numa_Foreign'],
+  ['interleave_hit', 'Interleave_Hit'],
+  ['local_node', 'Local_Node'],
+  ['other_node', 'Other_Node'],
 ]
 const MEMINFO_ROWS: readonly string[] = [
-  'MemTotal', 'MemFree', 'MemUsed', 'HighTotal', 'HighFree', 'LowTotal', 'LowFree', 'Active', 'Inactive',
-  'Active(anon)', 'Inactive(anon)', 'Active(file)', 'Inactive(file)', 'Unevictable', 'Mlocked', 'Dirty',
-  'Writeback', 'FilePages', 'Mapped', 'AnonPages', 'Shmem', 'KernelStack', 'PageTables', 'NFS_Unstable',
-  'Bounce', 'WritebackTmp', 'Slab', 'SReclaimable', 'SUnreclaim', 'AnonHugePages', 'ShmemHugePages',
-  'ShmemPmdMapped', 'HugePages_Total', 'HugePages_Free', 'HugePages_Surp', 'KReclaimable',
+  'MemTotal',
+  'MemFree',
+  'MemUsed',
+  'HighTotal',
+  'HighFree',
+  'LowTotal',
+  'LowFree',
+  'Active',
+  'Inactive',
+  'Active(anon)',
+  'Inactive(anon)',
+  'Active(file)',
+  'Inactive(file)',
+  'Unevictable',
+  'Mlocked',
+  'Dirty',
+  'Writeback',
+  'FilePages',
+  'Mapped',
+  'AnonPages',
+  'Shmem',
+  'KernelStack',
+  'PageTables',
+  'NFS_Unstable',
+  'Bounce',
+  'WritebackTmp',
+  'Slab',
+  'SReclaimable',
+  'SUnreclaim',
+  'AnonHugePages',
+  'ShmemHugePages',
+  'ShmemPmdMapped',
+  'HugePages_Total',
+  'HugePages_Free',
+  'HugePages_Surp',
+  'KReclaimable',
 ]
 /** numastat -p's rows, in order; a numa_maps line whose tokens start with none of the first three is Private. */
-const PROCESS_ROWS = [['huge', 'Huge'], ['heap', 'Heap'], ['stack', 'Stack'], ['N', 'Private']] as const
+const PROCESS_ROWS = [
+  ['huge', 'Huge'],
+  ['heap', 'Heap'],
+  ['stack', 'Stack'],
+  ['N', 'Private'],
+] as const
 const HUGE = 0
 const PRIVATE = 3
 
@@ -49,10 +89,18 @@ const USAGE = [
 
 // C library texts of the errors a read can meet (strerror), for messages written as perror writes them.
 const STRERROR: Readonly<Record<string, string>> = {
-  EPERM: 'Operation not permitted', ENOENT: 'No such file or directory', ESRCH: 'No such process',
-  EIO: 'Input/output error', ENOMEM: 'Cannot allocate memory', EACCES: 'Permission denied',
-  EBUSY: 'Device or resource busy', ENODEV: 'No such device', ENOTDIR: 'Not a directory',
-  EISDIR: 'Is a directory', EINVAL: 'Invalid argument', ENAMETOOLONG: 'File name too long',
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  ESRCH: 'No such process',
+  EIO: 'Input/output error',
+  ENOMEM: 'Cannot allocate memory',
+  EACCES: 'Permission denied',
+  EBUSY: 'Device or resource busy',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  ENAMETOOLONG: 'File name too long',
   ELOOP: 'Too many levels of symbolic links',
 }
 
@@ -65,7 +113,10 @@ function strerror(err: unknown): string {
 
 /** Ends the report early: what was printed so far stays, `stderr` follows what went there before. */
 class Exit extends Error {
-  constructor(readonly status: number, readonly stderr = '') {
+  constructor(
+    readonly status: number,
+    readonly stderr = '',
+  ) {
     super(`exit ${status}`)
   }
 }
@@ -184,7 +235,12 @@ class Table {
   readonly width: number[]
   readonly places: number[]
 
-  constructor(readonly headerRows: number, readonly headerCols: number, dataRows: number, dataCols: number) {
+  constructor(
+    readonly headerRows: number,
+    readonly headerCols: number,
+    dataRows: number,
+    dataCols: number,
+  ) {
     this.rows = headerRows + dataRows
     this.cols = headerCols + dataCols
     this.cells = Array.from({ length: this.rows * this.cols }, () => ({ type: NULL, d: 0, s: '' }))
@@ -235,11 +291,20 @@ class Table {
   format(cell: Cell, width: number, places: number): string {
     let text: string
     switch (cell.type) {
-      case NULL: text = ''; break
-      case DOUBLE: text = cFixed(cell.d, places); break
-      case STRING: text = cell.s; break
-      case REPCHAR: text = cell.s.repeat(Math.max(0, width - 1)); break
-      default: text = 'Unknown'
+      case NULL:
+        text = ''
+        break
+      case DOUBLE:
+        text = cFixed(cell.d, places)
+        break
+      case STRING:
+        text = cell.s
+        break
+      case REPCHAR:
+        text = cell.s.repeat(Math.max(0, width - 1))
+        break
+      default:
+        text = 'Unknown'
     }
     return text.slice(0, Math.min(width, SMALL_BUF - 1))
   }
@@ -271,8 +336,10 @@ class Table {
     const text = this.format(this.cell(row, col), width, this.places[col]!)
     const pad = Math.max(0, width - text.length)
     switch (this.colFlags[col]! & JUSTIFY) {
-      case LEFT: return text + ' '.repeat(pad)
-      case RIGHT: return ' '.repeat(pad) + text
+      case LEFT:
+        return text + ' '.repeat(pad)
+      case RIGHT:
+        return ' '.repeat(pad) + text
       default: {
         const before = Math.floor((width - text.length + 1) / 2)
         return (' '.repeat(before) + text + ' '.repeat(width)).slice(0, width)
@@ -320,7 +387,8 @@ class Table {
       if (col > 0) out += '\n'
       for (const row of this.order) {
         const flags = this.rowFlags[row]!
-        if (row >= this.headerRows && (flags & ALWAYS_SHOW) === 0 && ((flags & SEEN) === 0 || (!zeros && (flags & NON_ZERO) === 0))) continue
+        if (row >= this.headerRows && (flags & ALWAYS_SHOW) === 0 && ((flags & SEEN) === 0 || (!zeros && (flags & NON_ZERO) === 0)))
+          continue
         let line = ''
         let lineWidth = 0
         for (col = 0; col < this.headerCols; col++) {
@@ -383,7 +451,10 @@ function commandName(pid: number): string | undefined {
   }
   for (const chunk of fgetsChunks(text, SMALL_BUF)) {
     if (!chunk.startsWith('Name:')) continue
-    return chunk.slice(5).replace(/^[ \t\n\v\f\r]+/, '').replace(/\n$/, '')
+    return chunk
+      .slice(5)
+      .replace(/^[ \t\n\v\f\r]+/, '')
+      .replace(/\n$/, '')
   }
   return undefined
 }
@@ -419,7 +490,12 @@ function searchPattern(pattern: string, pids: number[]): string {
 }
 
 /** The node-file report (numastat counters or meminfo), as numastat's show_info_from_system_file. */
-function systemReport(s: Settings, file: 'numastat' | 'meminfo', rows: readonly (readonly [string, string])[], offset: number): { out: string; exit?: Exit } {
+function systemReport(
+  s: Settings,
+  file: 'numastat' | 'meminfo',
+  rows: readonly (readonly [string, string])[],
+  offset: number,
+): { out: string; exit?: Exit } {
   const headerRows = s.compat ? 1 : 2
   const nodeCount = s.nodes.length
   const table = new Table(headerRows, 1, rows.length, nodeCount + 1)
@@ -608,8 +684,17 @@ export function stat(args: readonly string[], env: NodeJS.ProcessEnv = process.e
   let stderr = ''
   try {
     const s: Settings = {
-      compress: false, zeros: true, sort: false, sortNode: -1, verbose: false, compat: args.length === 0,
-      screenWidth: 0, nodes: [], headers: [], pageSize, hugePageSize: 0,
+      compress: false,
+      zeros: true,
+      sort: false,
+      sortNode: -1,
+      verbose: false,
+      compat: args.length === 0,
+      screenWidth: 0,
+      nodes: [],
+      headers: [],
+      pageSize,
+      hugePageSize: 0,
     }
     let system = false
     let counters = false
@@ -657,16 +742,29 @@ export function stat(args: readonly string[], env: NodeJS.ProcessEnv = process.e
           break
         }
         switch (option) {
-          case 'c': s.compress = true; break
-          case 'm': system = true; break
-          case 'n': counters = true; break
-          case 'v': s.verbose = true; break
-          case 'z': s.zeros = false; break
+          case 'c':
+            s.compress = true
+            break
+          case 'm':
+            system = true
+            break
+          case 'n':
+            counters = true
+            break
+          case 'v':
+            s.verbose = true
+            break
+          case 'z':
+            s.zeros = false
+            break
           case 'V':
             stdout += `${NAME} version: ${version()}\n`
             throw new Exit(0)
-          case '?': usage(); break
-          default: usage(`${NAME}: invalid option -- '${option}'\n`)
+          case '?':
+            usage()
+            break
+          default:
+            usage(`${NAME}: invalid option -- '${option}'\n`)
         }
       }
     }
@@ -674,7 +772,12 @@ export function stat(args: readonly string[], env: NodeJS.ProcessEnv = process.e
     for (const operand of operands) pidOrPattern(operand)
     const nodes = nodeIds()
     if (nodes === undefined) {
-      throw new Exit(1, s.compat ? 'sysfs not mounted or system not NUMA aware: No such file or directory\n' : `Couldn't open ${NODE_DIR}: No such file or directory\n`)
+      throw new Exit(
+        1,
+        s.compat
+          ? 'sysfs not mounted or system not NUMA aware: No such file or directory\n'
+          : `Couldn't open ${NODE_DIR}: No such file or directory\n`,
+      )
     }
     s.nodes = nodes
     s.headers = [...nodes.map((n) => (s.compat ? `node${n}` : `Node ${n}`)), 'Total']
@@ -699,7 +802,12 @@ export function stat(args: readonly string[], env: NodeJS.ProcessEnv = process.e
     }
     if (system) {
       stdout += '\nPer-node system memory usage (in MBs):\n'
-      const report = systemReport(s, 'meminfo', MEMINFO_ROWS.map((row) => [row, row] as const), 2)
+      const report = systemReport(
+        s,
+        'meminfo',
+        MEMINFO_ROWS.map((row) => [row, row] as const),
+        2,
+      )
       stdout += report.out
       if (report.exit !== undefined) throw report.exit
     }

@@ -14,16 +14,7 @@ import process from 'node:process'
 
 import { ensureOracleBuilt } from '../oracle/build.mjs'
 import { numaTestFiles } from './select.mjs'
-import {
-  CACHE_DIR,
-  HarnessError,
-  REPO_ROOT,
-  TOPOLOGIES,
-  TOPOLOGY_NAMES,
-  ensureGuestAssets,
-  killAllGuests,
-  runInGuest,
-} from './vm.mjs'
+import { CACHE_DIR, HarnessError, REPO_ROOT, TOPOLOGIES, TOPOLOGY_NAMES, ensureGuestAssets, killAllGuests, runInGuest } from './vm.mjs'
 
 const USAGE = `usage:
   node test/numa-vm/run.mjs --all [--topology NAME ...] [--timeout SECONDS] [--quiet]
@@ -39,7 +30,16 @@ const NODES_MARK = '@@MEMPOLICY-NUMA-VM NODES'
 const BOOT_ATTEMPTS = 2
 
 function parseArgs(argv) {
-  const opts = { all: false, prepare: false, list: false, topologies: [], timeoutS: undefined, command: [], quiet: false, refreshKernel: false }
+  const opts = {
+    all: false,
+    prepare: false,
+    list: false,
+    topologies: [],
+    timeoutS: undefined,
+    command: [],
+    quiet: false,
+    refreshKernel: false,
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = () => {
@@ -94,7 +94,12 @@ function nodeSummary(output) {
 function topologyMismatch(topology, output) {
   const m = new RegExp(`${NODES_MARK} (.*)`).exec(output)
   if (!m) return 'the guest did not report its node states'
-  const seen = Object.fromEntries(m[1].trim().split(/\s+/).map((kv) => kv.split('=')))
+  const seen = Object.fromEntries(
+    m[1]
+      .trim()
+      .split(/\s+/)
+      .map((kv) => kv.split('=')),
+  )
   const keys = { possible: 'possible', online: 'online', hasMemory: 'has_memory', hasCpu: 'has_cpu' }
   const wrong = Object.entries(keys)
     .filter(([k, file]) => topology.expect[k] !== undefined && seen[file] !== topology.expect[k])
@@ -129,7 +134,9 @@ async function runAll(opts) {
   const assets = await ensureGuestAssets({ refreshKernel: opts.refreshKernel })
   // Compile the test oracle on the host once, so no guest has to (the guest's writes are thrown away).
   ensureOracleBuilt()
-  console.log(`[numa-vm] kernel ${assets.kernelRelease} (${assets.packageName} ${assets.packageVersion}); assets ready in ${seconds(Date.now() - started)}`)
+  console.log(
+    `[numa-vm] kernel ${assets.kernelRelease} (${assets.packageName} ${assets.packageVersion}); assets ready in ${seconds(Date.now() - started)}`,
+  )
 
   if (!fs.existsSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'vitest'))) {
     throw new HarnessError(`node_modules/.bin/vitest not found in ${REPO_ROOT}: run npm install first`)
@@ -172,8 +179,8 @@ async function runAll(opts) {
     const result = { name, ok, ...r, error: r.error ?? mismatch, nodes, files: rel }
     results.push(result)
     if (opts.quiet && !ok) prefixer(`[${name}] `, (s) => process.stdout.write(s))(r.output)
-    const budget = r.budget?.idleMs === undefined ? ''
-      : `; budget: silent at most ${seconds(r.budget.idleMs)}, ${seconds(r.budget.totalMs)} in all`
+    const budget =
+      r.budget?.idleMs === undefined ? '' : `; budget: silent at most ${seconds(r.budget.idleMs)}, ${seconds(r.budget.totalMs)} in all`
     console.log(
       `[numa-vm] === ${name}: ${ok ? 'PASS' : 'FAIL'}${result.error ? ` (${result.error})` : r.code ? ` (exit ${r.code})` : ''}` +
         ` boot ${seconds(r.bootMs)}, tests ${seconds(r.jobMs)}, total ${seconds(r.totalMs)}${budget}` +
@@ -227,7 +234,9 @@ async function main() {
     for (const name of TOPOLOGY_NAMES) {
       const t = TOPOLOGIES[name]
       console.log(`${name}: ${t.description}`)
-      console.log(`  qemu -smp ${t.smp} -m ${t.memoryMiB}M ${t.qemuArgs.join(' ')}${t.kernelArgs.length ? `  kernel: ${t.kernelArgs.join(' ')}` : ''}`)
+      console.log(
+        `  qemu -smp ${t.smp} -m ${t.memoryMiB}M ${t.qemuArgs.join(' ')}${t.kernelArgs.length ? `  kernel: ${t.kernelArgs.join(' ')}` : ''}`,
+      )
       for (const f of numaTestFiles(name)) console.log(`  ${path.relative(REPO_ROOT, f)}`)
     }
     return 0

@@ -53,8 +53,11 @@ export const TOPOLOGIES = Object.freeze({
       ...nodes([0, 1, 2, 3].map((id) => ({ id, sizeMiB: 768, cpus: String(id) }))),
       // distance(i, j) = 10 * (1 + |i - j|): 0-1 20, 0-2 30, 0-3 40, 1-2 20, 1-3 30, 2-3 20
       ...distances([
-        [0, 1, 20], [0, 2, 30], [0, 3, 40],
-        [1, 2, 20], [1, 3, 30],
+        [0, 1, 20],
+        [0, 2, 30],
+        [0, 3, 40],
+        [1, 2, 20],
+        [1, 3, 30],
         [2, 3, 20],
       ]),
     ],
@@ -74,7 +77,14 @@ export const TOPOLOGIES = Object.freeze({
         { id: 2, cpus: '2' },
         { id: 3, sizeMiB: 768 },
       ]),
-      ...distances([[0, 1, 20], [0, 2, 20], [0, 3, 30], [1, 2, 30], [1, 3, 40], [2, 3, 40]]),
+      ...distances([
+        [0, 1, 20],
+        [0, 2, 20],
+        [0, 3, 30],
+        [1, 2, 30],
+        [1, 3, 40],
+        [2, 3, 40],
+      ]),
     ],
     kernelArgs: [],
     expect: { possible: '0-3', online: '0-3', hasCpu: '0-2', hasMemory: '0-1,3' },
@@ -85,22 +95,33 @@ export const TOPOLOGIES = Object.freeze({
     // every initiator/target pair, and a memory-side cache in front of the expander. The kernel
     // publishes them in nodeN/access0 and access1, builds memory tiers from them (the expander alone in
     // a lower tier) and, on Linux 6.16+, would derive the interleave weights from the bandwidths.
-    description: 'CPU nodes 0 and 1 (100 ns / 100G local, 180 ns / 50G remote), memory-only node 2 (250 ns / 20G) behind a memory-side cache, ACPI HMAT',
+    description:
+      'CPU nodes 0 and 1 (100 ns / 100G local, 180 ns / 50G remote), memory-only node 2 (250 ns / 20G) behind a memory-side cache, ACPI HMAT',
     smp: 2,
     memoryMiB: 3 * 512,
     qemuArgs: [
-      '-machine', 'hmat=on',
+      '-machine',
+      'hmat=on',
       ...nodes([
         { id: 0, sizeMiB: 512, cpus: '0', initiator: 0 },
         { id: 1, sizeMiB: 512, cpus: '1', initiator: 1 },
         { id: 2, sizeMiB: 512, initiator: 0 },
       ]),
-      ...distances([[0, 1, 20], [0, 2, 28], [1, 2, 28]]),
-      ...hmat([
-        [0, 0, 100, '100G'], [0, 1, 180, '50G'], [0, 2, 250, '20G'],
-        [1, 0, 180, '50G'], [1, 1, 100, '100G'], [1, 2, 250, '20G'],
+      ...distances([
+        [0, 1, 20],
+        [0, 2, 28],
+        [1, 2, 28],
       ]),
-      '-numa', 'hmat-cache,node-id=2,size=16M,level=1,associativity=direct,policy=write-back,line=64',
+      ...hmat([
+        [0, 0, 100, '100G'],
+        [0, 1, 180, '50G'],
+        [0, 2, 250, '20G'],
+        [1, 0, 180, '50G'],
+        [1, 1, 100, '100G'],
+        [1, 2, 250, '20G'],
+      ]),
+      '-numa',
+      'hmat-cache,node-id=2,size=16M,level=1,associativity=direct,policy=write-back,line=64',
     ],
     kernelArgs: [],
     expect: { possible: '0-2', online: '0-2', hasCpu: '0-1', hasMemory: '0-2' },

@@ -22,8 +22,7 @@ export { TOPOLOGIES, TOPOLOGY_NAMES }
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 export const CACHE_DIR =
-  process.env.MEMPOLICY_NUMA_VM_CACHE ||
-  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mempolicy-numa-vm')
+  process.env.MEMPOLICY_NUMA_VM_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mempolicy-numa-vm')
 
 /** Modules the initramfs loads, in this order (virtio itself is built into Debian's kernel). */
 const MODULES = [
@@ -43,8 +42,19 @@ const MARK = '@@MEMPOLICY-NUMA-VM'
 
 /** Host environment variables handed to the guest command (when set), besides MEMPOLICY_*. */
 const PASSED_ENV = [
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'CI', 'TERM', 'LANG', 'LC_ALL', 'TZ',
-  'NO_COLOR', 'FORCE_COLOR', 'NODE_OPTIONS', 'DEBUG',
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'CI',
+  'TERM',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'NO_COLOR',
+  'FORCE_COLOR',
+  'NODE_OPTIONS',
+  'DEBUG',
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -85,8 +95,7 @@ function run(cmd, args, { cwd, env, log, input, quiet } = {}) {
   if (res.status !== 0) {
     const out = `${res.stdout || ''}${res.stderr || ''}`.trim().split('\n').slice(-20).join('\n')
     throw new HarnessError(
-      `${[cmd, ...args].join(' ')} failed (${res.signal ? `signal ${res.signal}` : `exit ${res.status}`})` +
-        (out ? `:\n${out}` : ''),
+      `${[cmd, ...args].join(' ')} failed (${res.signal ? `signal ${res.signal}` : `exit ${res.status}`})` + (out ? `:\n${out}` : ''),
     )
   }
   return res.stdout
@@ -325,7 +334,8 @@ function downloadKernel(log) {
     run('apt-get', ['update'], { env: APT_ENV, log })
     pkg = newestKernelPackage()
   }
-  if (!pkg) throw new HarnessError(`apt knows no package matching linux-image-6.12.*+deb12-amd64-unsigned (is ${BACKPORTS_SUITE} reachable?)`)
+  if (!pkg)
+    throw new HarnessError(`apt knows no package matching linux-image-6.12.*+deb12-amd64-unsigned (is ${BACKPORTS_SUITE} reachable?)`)
   const version = candidateVersion(pkg)
   if (!version) throw new HarnessError(`apt has no candidate version for ${pkg}`)
 
@@ -559,21 +569,33 @@ process.once('exit', killAllGuests)
 
 export function qemuArgs(topology, assets, kernelCmdline) {
   return [
-    '-accel', 'tcg,thread=multi',
-    '-cpu', 'max',
-    '-machine', 'pc',
-    '-smp', String(topology.smp),
-    '-m', `${topology.memoryMiB}M`,
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-machine',
+    'pc',
+    '-smp',
+    String(topology.smp),
+    '-m',
+    `${topology.memoryMiB}M`,
     ...topology.qemuArgs,
-    '-kernel', assets.kernel,
-    '-initrd', assets.initrd,
-    '-append', kernelCmdline,
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-kernel',
+    assets.kernel,
+    '-initrd',
+    assets.initrd,
+    '-append',
+    kernelCmdline,
+    '-virtfs',
+    'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-nodefaults',
     '-nographic',
-    '-serial', 'stdio',
-    '-monitor', 'none',
-    '-net', 'none',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-net',
+    'none',
     '-no-reboot',
   ]
 }
@@ -640,7 +662,15 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
     { mode: 0o644 },
   )
 
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'no_timer_check', `mpjob=${jobFile}`, `mpnonce=${nonce}`, ...topology.kernelArgs].join(' ')
+  const cmdline = [
+    'console=ttyS0',
+    'quiet',
+    'panic=-1',
+    'no_timer_check',
+    `mpjob=${jobFile}`,
+    `mpnonce=${nonce}`,
+    ...topology.kernelArgs,
+  ].join(' ')
   const args = qemuArgs(topology, assets, cmdline)
 
   const started = Date.now()
@@ -673,10 +703,12 @@ export async function runInGuest(topologyName, shellCommand, options = {}) {
         if (readyAt === undefined && now - started > budget.bootMs) {
           timeoutReason = `did not boot within ${Math.round(budget.bootMs / 1000)} s`
         } else if (budget.idleMs !== undefined && now - lastOutputAt > budget.idleMs) {
-          timeoutReason = `no output for ${Math.round(budget.idleMs / 1000)} s (${IDLE_FACTOR} times the ` +
+          timeoutReason =
+            `no output for ${Math.round(budget.idleMs / 1000)} s (${IDLE_FACTOR} times the ` +
             `${((readyAt - started) / 1000).toFixed(1)} s boot, at least ${IDLE_MIN_MS / 1000} s)`
         } else if (now - started > budget.totalMs) {
-          timeoutReason = `ran past ${Math.round(budget.totalMs / 1000)} s (the larger of ${Math.round(timeoutMs / 1000)} s ` +
+          timeoutReason =
+            `ran past ${Math.round(budget.totalMs / 1000)} s (the larger of ${Math.round(timeoutMs / 1000)} s ` +
             `and ${TOTAL_FACTOR} times the boot)`
         }
         if (timeoutReason !== undefined && !timedOut) {

@@ -21,15 +21,23 @@ const dist = path.join(root, 'dist', 'index.js')
 const tmp = mkdtempSync('/dev/shm/mempolicy-cli-')
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null
+  stdout: string
+  stderr: string
+}
 
 function run(command: string, args: readonly string[]): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawnChild(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
+    })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+    })
     child.on('close', (status) => resolve({ status, stdout, stderr }))
   })
 }
@@ -68,7 +76,7 @@ const LINES: string[][] = [
 ]
 
 describeNuma('mempolicy against numactl on four nodes', { topology: 'four', memoryNodes: 4 }, () => {
-  it('each command line: the command sees what it sees under numactl; --show under -N and -C prints numactl\'s bytes', async () => {
+  it("each command line: the command sees what it sees under numactl; --show under -N and -C prints numactl's bytes", async () => {
     const show = ['-N', '1,3', '-C', '2', '-m', '3', '-s']
     const jobs = [...LINES.map((line, k) => [...line, '--', ...(k === LINES.length - 1 ? SEE_PAGES : SEE)]), show]
     const theirs = await Promise.all(jobs.map((args) => numactl(args)))
@@ -138,7 +146,8 @@ describeNuma('mempolicy against numactl on four nodes', { topology: 'four', memo
       tasks: number[]
       lists: string[]
     }
-    for (const w of out.perWorker) expect(w).toEqual({ node: w.node, cpus: [w.node], where: { cpu: w.node, node: w.node }, pages: { [w.node]: 128 } })
+    for (const w of out.perWorker)
+      expect(w).toEqual({ node: w.node, cpus: [w.node], where: { cpu: w.node, node: w.node }, pages: { [w.node]: 128 } })
     expect(out.files[file]).toEqual({ pages: { 3: 1024 }, line: 'bind:3' })
     expect(out.files[file]).toEqual(out.files[theirs])
     expect(out.result).toEqual({ threads: out.tasks, cpus: [2] })

@@ -41,7 +41,8 @@ describeNuma('a container in a cgroup v2 cpuset', { topology: 'four', memoryNode
     const built = seccompHarness()
     if ('missing' in built) missing = built.missing
     else harness = built
-    if (!readFileSync(`${cgroups}/cgroup.subtree_control`, 'latin1').includes('cpuset')) writeFileSync(`${cgroups}/cgroup.subtree_control`, '+cpuset')
+    if (!readFileSync(`${cgroups}/cgroup.subtree_control`, 'latin1').includes('cpuset'))
+      writeFileSync(`${cgroups}/cgroup.subtree_control`, '+cpuset')
     mkdirSync(group)
     writeFileSync(`${group}/cpuset.mems`, '1-2')
   })
@@ -63,7 +64,11 @@ describeNuma('a container in a cgroup v2 cpuset', { topology: 'four', memoryNode
     expect(out.status).toBe('1-2')
     expect(out.memsAllowed).toEqual({ ok: [1, 2] })
     expect(out.all).toEqual({ ok: [1, 2] })
-    expect(out.caps.ok).toEqual({ cpusetMems: [1, 2], memsAllowed: [1, 2], blocked: ['get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node'] })
+    expect(out.caps.ok).toEqual({
+      cpusetMems: [1, 2],
+      memsAllowed: [1, 2],
+      blocked: ['get_mempolicy', 'set_mempolicy', 'mbind', 'move_pages', 'migrate_pages', 'set_mempolicy_home_node'],
+    })
     // The filter answers before the kernel could say node 0 is outside the cpuset.
     expect(out.bindOutside.error).toMatchObject({ code: 'EPERM', syscall: 'set_mempolicy' })
     expect(out.bindOutside.error.hint).toMatch(/^a seccomp filter blocks set_mempolicy and this process lacks CAP_SYS_NICE/)
@@ -77,7 +82,9 @@ describeNuma('a container in a cgroup v2 cpuset', { topology: 'four', memoryNode
     expect(out.memsAllowed).toEqual({ ok: [1, 2] })
     expect(out.caps.ok.cpusetMems).toEqual([1, 2])
     expect(out.bindOutside.error).toMatchObject({ code: 'EINVAL', syscall: 'set_mempolicy' })
-    expect(out.bindOutside.error.hint).toBe("node 0 is outside this thread's allowed nodes (cpuset.mems): 1-2; nodes with memory you may use: 1-2")
+    expect(out.bindOutside.error.hint).toBe(
+      "node 0 is outside this thread's allowed nodes (cpuset.mems): 1-2; nodes with memory you may use: 1-2",
+    )
   })
 
   for (const profile of ['docker', 'podman'] as Profile[]) {

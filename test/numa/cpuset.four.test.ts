@@ -64,7 +64,8 @@ describeNuma('cpuset restriction and node flags', { topology: 'four', memoryNode
 
   it('memsAllowed follows the cpuset; static and relative flags behave as the kernel documents', () => {
     expect(readFileSync(`${root}/cgroup.controllers`, 'latin1')).toMatch(/\bcpuset\b/)
-    if (!readFileSync(`${root}/cgroup.subtree_control`, 'latin1').includes('cpuset')) writeFileSync(`${root}/cgroup.subtree_control`, '+cpuset')
+    if (!readFileSync(`${root}/cgroup.subtree_control`, 'latin1').includes('cpuset'))
+      writeFileSync(`${root}/cgroup.subtree_control`, '+cpuset')
     mkdirSync(group)
     // Started on node 1's CPU by the package's own command line (-C, exec in place), as taskset would.
     const run = spawnSync(process.execPath, [cli, '-C', nodeCpus(1).join(','), '--', process.execPath, '-e', CHILD], {

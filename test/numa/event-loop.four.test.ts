@@ -46,8 +46,10 @@ async function lagDuring(work: () => Promise<unknown>): Promise<Lag> {
 }
 
 function show(what: string, lag: Lag): string {
-  return `${what}: ${lag.ms.toFixed(0)} ms, ${lag.turns} turns; event-loop delay p50 ${lag.p50.toFixed(1)} ms, ` +
+  return (
+    `${what}: ${lag.ms.toFixed(0)} ms, ${lag.turns} turns; event-loop delay p50 ${lag.p50.toFixed(1)} ms, ` +
     `p99 ${lag.p99.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms`
+  )
 }
 
 /** The sanity check: the loop kept turning all along. */
@@ -79,7 +81,9 @@ describeNuma('the event loop while 512 MiB move between nodes', { topology: 'fou
 
   it(`movePages: the loop keeps turning while ${BYTES / MiB} MiB move`, async () => {
     let result: Awaited<ReturnType<typeof movePages>> | undefined
-    const lag = await lagDuring(async () => { result = await movePages(memory, to) })
+    const lag = await lagDuring(async () => {
+      result = await movePages(memory, to)
+    })
     console.log(`[event-loop] ${show(`movePages of ${BYTES / MiB} MiB, node ${from} to ${to}`, lag)}`)
     expect(result).toEqual({ moved: pages, failed: 0 })
     expect(Object.fromEntries(countByNode(memory))).toEqual({ [to]: pages })
@@ -90,7 +94,9 @@ describeNuma('the event loop while 512 MiB move between nodes', { topology: 'fou
     const here = [...countByNode(memory).keys()]
     const target = here.length === 1 && here[0] === from ? to : from
     let span: Awaited<ReturnType<typeof mbindAsync>> | undefined
-    const lag = await lagDuring(async () => { span = await mbindAsync(memory, { mode: 'bind', nodes: [target] }, { move: true }) })
+    const lag = await lagDuring(async () => {
+      span = await mbindAsync(memory, { mode: 'bind', nodes: [target] }, { move: true })
+    })
     console.log(`[event-loop] ${show(`mbindAsync(move) of ${BYTES / MiB} MiB to node ${target}`, lag)}`)
     expect(span).toEqual({ byteOffset: 0, byteLength: BYTES })
     expect(Object.fromEntries(countByNode(memory))).toEqual({ [target]: pages })

@@ -127,10 +127,7 @@ function unmetInGuest(reason: string): Error {
  * Inside a test: skips it (with the reason) when the kernel does not meet `requirement`, or fails it
  * inside a harness guest, where it must run.
  */
-export function requireNodes(
-  requirement: number | NumaRequirement,
-  context: { skip: (note?: string) => never },
-): void {
+export function requireNodes(requirement: number | NumaRequirement, context: { skip: (note?: string) => never }): void {
   const reason = unmetRequirement(requirement)
   if (reason === undefined) return
   if (inGuest()) throw unmetInGuest(reason)

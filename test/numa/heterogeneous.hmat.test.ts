@@ -20,7 +20,15 @@ import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from '
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
 import {
-  alloc, bandwidthWeights, capabilities, interleaveWeights, memoryOf, nodeStats, pageSize, setInterleaveWeights, topology,
+  alloc,
+  bandwidthWeights,
+  capabilities,
+  interleaveWeights,
+  memoryOf,
+  nodeStats,
+  pageSize,
+  setInterleaveWeights,
+  topology,
   type Access,
 } from '../../src/index'
 import { cFixed, stat as statReport } from '../../src/cli/stat'
@@ -34,10 +42,14 @@ const TIERING = '/sys/devices/virtual/memory_tiering'
 const THP = '/sys/kernel/mm/transparent_hugepage/enabled'
 const DEMOTION = '/sys/kernel/mm/numa/demotion_enabled'
 const read = (file: string): string => readFileSync(file, 'latin1').trim()
-const list = (text: string): number[] => text.split(',').filter(Boolean).flatMap((part) => {
-  const [a, b = a] = part.split('-').map(Number)
-  return Array.from({ length: b! - a! + 1 }, (_, k) => a! + k)
-})
+const list = (text: string): number[] =>
+  text
+    .split(',')
+    .filter(Boolean)
+    .flatMap((part) => {
+      const [a, b = a] = part.split('-').map(Number)
+      return Array.from({ length: b! - a! + 1 }, (_, k) => a! + k)
+    })
 const MiB = 2 ** 20
 
 function gcd(a: number, b: number): number {
@@ -54,7 +66,10 @@ const stat = (args: string[], env: NodeJS.ProcessEnv = {}): Run => statReport(ar
 function sysfsAccess(node: number, k: number): Access {
   const dir = `${NODE}/node${node}/access${k}/initiators`
   return {
-    initiators: readdirSync(dir).filter((d) => /^node\d+$/.test(d)).map((d) => Number(d.slice(4))).sort((a, b) => a - b),
+    initiators: readdirSync(dir)
+      .filter((d) => /^node\d+$/.test(d))
+      .map((d) => Number(d.slice(4)))
+      .sort((a, b) => a - b),
     readBandwidth: Number(read(`${dir}/read_bandwidth`)),
     writeBandwidth: Number(read(`${dir}/write_bandwidth`)),
     readLatency: Number(read(`${dir}/read_latency`)),
@@ -66,7 +81,11 @@ describeNuma('the hmat guest: HMAT performance, memory-side cache, tiers', { top
   const t = topology()
 
   it('has the node states of the topology, has_normal_memory and has_generic_initiator included', () => {
-    expect([t.online, t.withMemory, t.withCpu]).toEqual([[0, 1, 2], [0, 1, 2], [0, 1]])
+    expect([t.online, t.withMemory, t.withCpu]).toEqual([
+      [0, 1, 2],
+      [0, 1, 2],
+      [0, 1],
+    ])
     expect(t.withNormalMemory).toEqual(list(nodeStateText('has_normal_memory')))
     expect(t.withNormalMemory).toEqual([0, 1, 2])
     expect(t.withGenericInitiator).toEqual(list(nodeStateText('has_generic_initiator')))
@@ -93,17 +112,25 @@ describeNuma('the hmat guest: HMAT performance, memory-side cache, tiers', { top
     const dir = `${NODE}/node2/memory_side_cache/index1`
     // 0 and 0: the kernel's NODE_CACHE_DIRECT_MAP and NODE_CACHE_WRITE_BACK.
     expect([read(`${dir}/indexing`), read(`${dir}/write_policy`)]).toEqual(['0', '0'])
-    expect(t.nodes[2]!.caches).toEqual([{
-      level: 1, size: Number(read(`${dir}/size`)), lineSize: Number(read(`${dir}/line_size`)), indexing: 'direct-mapped', writePolicy: 'write-back',
-    }])
+    expect(t.nodes[2]!.caches).toEqual([
+      {
+        level: 1,
+        size: Number(read(`${dir}/size`)),
+        lineSize: Number(read(`${dir}/line_size`)),
+        indexing: 'direct-mapped',
+        writePolicy: 'write-back',
+      },
+    ])
     expect(t.nodes[2]!.caches![0]).toMatchObject({ size: 16 << 20, lineSize: 64 })
     expect(t.nodes[0]).not.toHaveProperty('caches')
     expect(t.nodes[1]).not.toHaveProperty('caches')
   })
 
   it('has the tiers the kernel made: the DRAM nodes in one, the slower expander alone in a lower one', () => {
-    const tiers = readdirSync(TIERING).filter((d) => /^memory_tier\d+$/.test(d))
-      .map((d) => ({ id: Number(d.slice(11)), nodes: list(read(`${TIERING}/${d}/nodelist`)) })).sort((a, b) => a.id - b.id)
+    const tiers = readdirSync(TIERING)
+      .filter((d) => /^memory_tier\d+$/.test(d))
+      .map((d) => ({ id: Number(d.slice(11)), nodes: list(read(`${TIERING}/${d}/nodelist`)) }))
+      .sort((a, b) => a.id - b.id)
     expect(t.tiers).toEqual(tiers)
     expect(t.tiers.map((tier) => tier.nodes)).toEqual([[0, 1], [2]])
     expect(t.nodes.map((n) => n.tier)).toEqual([t.tiers[0]!.id, t.tiers[0]!.id, t.tiers[1]!.id])
@@ -128,7 +155,9 @@ describeNuma('the hmat guest: HMAT performance, memory-side cache, tiers', { top
       writeFileSync(DEMOTION, saved[0]!)
       writeFileSync(balancing, saved[1]!)
     }
-    expect(Object.keys(capabilities().tiering.counters)).toEqual(expect.arrayContaining(['pgpromote_success', 'pgdemote_kswapd', 'pgdemote_direct']))
+    expect(Object.keys(capabilities().tiering.counters)).toEqual(
+      expect.arrayContaining(['pgpromote_success', 'pgdemote_kswapd', 'pgdemote_direct']),
+    )
   })
 })
 
@@ -182,7 +211,11 @@ describeNuma('bandwidth weights in the hmat guest', { topology: 'hmat' }, () => 
       expect(after[2]!.total - before[2]!.total).toBe(rounds * pageSize)
       // numastat sees the same: node 2's Private grew by exactly `rounds` pages (1.00 MB).
       const report = spawnSync('numastat', ['-p', `${process.pid}`], { encoding: 'utf8' }).stdout
-      const cells = report.split('\n').find((l) => l.startsWith('Private '))!.trim().split(/\s+/)
+      const cells = report
+        .split('\n')
+        .find((l) => l.startsWith('Private '))!
+        .trim()
+        .split(/\s+/)
       expect(Number(cells[3])).toBeCloseTo(after[2]!.private / 2 ** 20, 2)
     } finally {
       setInterleaveWeights(previous)
@@ -206,11 +239,17 @@ describeNuma('mempolicy stat against numastat on three nodes', { topology: 'hmat
     for (const tree of trees) tree.remove()
   })
 
-  it('gives numastat -p\'s bytes for an idle process, with every option', (ctx) => {
+  it("gives numastat -p's bytes for an idle process, with every option", (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     let compared = 0
-    for (const argv of [['-p', `${pid}`], ['-c', '-p', `${pid}`], ['-zs2', '-p', `${pid}`], ['-v', '-p', `${pid}`, `${other}`],
-      ['-p', `${other}`, `${pid}`, '-s'], ['-p', '8640', '-cz']]) {
+    for (const argv of [
+      ['-p', `${pid}`],
+      ['-c', '-p', `${pid}`],
+      ['-zs2', '-p', `${pid}`],
+      ['-v', '-p', `${pid}`, `${other}`],
+      ['-p', `${other}`, `${pid}`, '-s'],
+      ['-p', '8640', '-cz'],
+    ]) {
       const expected = numastat(argv)
       expect(expected.stdout).toContain('Per-node process memory usage (in MBs)')
       expect(stat(argv)).toEqual(expected)
@@ -240,8 +279,16 @@ describeNuma('mempolicy stat against numastat on three nodes', { topology: 'hmat
     }
     const tree = makeTree(spec)
     trees.push(tree)
-    const cases: Case[] = [[], ['-m', '-n'], ['-c', '-m', '-n'], ['-z', '-m', '-n'], ['-s', '-m'], ['-s2', '-n'], ['-p', 'PID'], ['-zsc', '-p', 'PID']]
-      .map((args) => ({ args }))
+    const cases: Case[] = [
+      [],
+      ['-m', '-n'],
+      ['-c', '-m', '-n'],
+      ['-z', '-m', '-n'],
+      ['-s', '-m'],
+      ['-s2', '-n'],
+      ['-p', 'PID'],
+      ['-zsc', '-p', 'PID'],
+    ].map((args) => ({ args }))
     cases.push({ args: ['-m'], width: '80' }, { args: ['-c', '-m', '-n'], width: '50' }, { args: ['-p', 'PID', '-n'], width: '60' })
     const results = frozen(tree, cases)
     results.forEach(([expected, ours], k) => expect({ case: cases[k], ...ours }).toEqual({ case: cases[k], ...expected }))
@@ -251,7 +298,7 @@ describeNuma('mempolicy stat against numastat on three nodes', { topology: 'hmat
     console.log(`[hmat] numastat parity on frozen guest data: ${results.length} reports compared byte for byte`)
   })
 
-  it("has nodeStats() and memoryOf() numbers numastat shows", (ctx) => {
+  it('has nodeStats() and memoryOf() numbers numastat shows', (ctx) => {
     if (!hasNumastat) ctx.skip(NO_NUMASTAT)
     const first = numbers(numastat([]).stdout)
     const stats = nodeStats()
@@ -259,15 +306,30 @@ describeNuma('mempolicy stat against numastat on three nodes', { topology: 'hmat
     expect(stats.map((s) => s.node)).toEqual([0, 1, 2])
     // Header: the node ids; then numa_hit, numa_miss, ... each with a column per node.
     const keys = ['numaHit', 'numaMiss', 'numaForeign', 'interleaveHit', 'localNode', 'otherNode'] as const
-    keys.forEach((key, row) => stats.forEach((s, col) => {
-      expect(s[key]).toBeGreaterThanOrEqual(first[3 + row * 3 + col]!)
-      expect(s[key]).toBeLessThanOrEqual(second[3 + row * 3 + col]!)
-    }))
+    keys.forEach((key, row) =>
+      stats.forEach((s, col) => {
+        expect(s[key]).toBeGreaterThanOrEqual(first[3 + row * 3 + col]!)
+        expect(s[key]).toBeLessThanOrEqual(second[3 + row * 3 + col]!)
+      }),
+    )
     const report = numastat(['-p', `${pid}`]).stdout.split('\n')
     const rows = memoryOf(pid)
-    for (const [label, key] of [['Huge', 'huge'], ['Heap', 'heap'], ['Stack', 'stack'], ['Private', 'private'], ['Total', 'total']] as const) {
-      const cells = report.find((l) => l.startsWith(`${label} `))!.trim().split(/\s+/).slice(1)
-      expect(cells).toEqual([...rows.map((r) => cFixed(r[key] / 2 ** 20, 2)), cFixed(rows.reduce((sum, r) => sum + r[key], 0) / 2 ** 20, 2)])
+    for (const [label, key] of [
+      ['Huge', 'huge'],
+      ['Heap', 'heap'],
+      ['Stack', 'stack'],
+      ['Private', 'private'],
+      ['Total', 'total'],
+    ] as const) {
+      const cells = report
+        .find((l) => l.startsWith(`${label} `))!
+        .trim()
+        .split(/\s+/)
+        .slice(1)
+      expect(cells).toEqual([
+        ...rows.map((r) => cFixed(r[key] / 2 ** 20, 2)),
+        cFixed(rows.reduce((sum, r) => sum + r[key], 0) / 2 ** 20, 2),
+      ])
     }
   })
 })
@@ -291,8 +353,10 @@ describeNuma('demotion to the expander', { topology: 'hmat' }, () => {
       // Back in the root cgroup: what this process allocates from now on is not reclaimed below.
       writeFileSync('/sys/fs/cgroup/cgroup.procs', `${process.pid}`)
       writeFileSync(DEMOTION, 'true')
-      const counted = (): number => Object.entries(capabilities().tiering.counters)
-        .filter(([name]) => name.startsWith('pgdemote_')).reduce((sum, [, n]) => sum + n, 0)
+      const counted = (): number =>
+        Object.entries(capabilities().tiering.counters)
+          .filter(([name]) => name.startsWith('pgdemote_'))
+          .reduce((sum, [, n]) => sum + n, 0)
       const before = { memory: memoryOf(), demoted: counted() }
       try {
         writeFileSync(`${cgroup}/memory.reclaim`, `${2 * pages * pageSize}`)
@@ -305,8 +369,11 @@ describeNuma('demotion to the expander', { topology: 'hmat' }, () => {
       expect(after.memory[2]!.private - before.memory[2]!.private).toBeGreaterThanOrEqual(pages * pageSize)
       expect(before.memory[0]!.private - after.memory[0]!.private).toBeGreaterThanOrEqual(pages * pageSize * 0.9)
       // Moved, not lost.
-      for (let i = 0; i < memory.length; i += pageSize) if (memory[i] !== ((i / pageSize) & 0xff)) throw new Error(`page ${i / pageSize} changed`)
-      console.log(`[hmat] demotion: ${after.demoted - before.demoted} pages demoted; node 2 holds ${cFixed(after.memory[2]!.private / MiB, 2)} MiB of this process`)
+      for (let i = 0; i < memory.length; i += pageSize)
+        if (memory[i] !== ((i / pageSize) & 0xff)) throw new Error(`page ${i / pageSize} changed`)
+      console.log(
+        `[hmat] demotion: ${after.demoted - before.demoted} pages demoted; node 2 holds ${cFixed(after.memory[2]!.private / MiB, 2)} MiB of this process`,
+      )
     } finally {
       writeFileSync('/sys/fs/cgroup/cgroup.procs', `${process.pid}`)
       writeFileSync(DEMOTION, saved)

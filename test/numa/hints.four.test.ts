@@ -12,7 +12,13 @@ const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
 const CGROUP_ROOT = '/sys/fs/cgroup'
 const cgroup = path.join(CGROUP_ROOT, `mempolicy-hints-${process.pid}`)
 
-interface Outcome { code?: string; syscall?: string; hint?: string; message?: string; ok?: unknown }
+interface Outcome {
+  code?: string
+  syscall?: string
+  hint?: string
+  message?: string
+  ok?: unknown
+}
 
 describeNuma('hints on four nodes', { topology: 'four' }, () => {
   it("names the cgroup's allowed nodes when a policy names a node outside cpuset.mems", () => {
@@ -37,13 +43,19 @@ describeNuma('hints on four nodes', { topology: 'four' }, () => {
         })().then(() => process.stdout.write(JSON.stringify(out)))
       `
       // The shell moves itself into the cgroup, then becomes node: the child starts inside it.
-      const out = JSON.parse(execFileSync('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$0" -e "$1"`, process.execPath, source],
-        { encoding: 'utf8' })) as Record<string, Outcome>
+      const out = JSON.parse(
+        execFileSync('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$0" -e "$1"`, process.execPath, source], { encoding: 'utf8' }),
+      ) as Record<string, Outcome>
       expect(out.memsAllowed).toEqual({ ok: [0, 1] })
-      for (const [call, syscall, nodes] of [['setMempolicy', 'set_mempolicy', '3'], ['mbind', 'mbind', '2-3'], ['preferred', 'set_mempolicy', '3']] as const) {
+      for (const [call, syscall, nodes] of [
+        ['setMempolicy', 'set_mempolicy', '3'],
+        ['mbind', 'mbind', '2-3'],
+        ['preferred', 'set_mempolicy', '3'],
+      ] as const) {
         expect(out[call], call).toMatchObject({ code: 'EINVAL', syscall })
         expect(out[call]!.hint, call).toBe(
-          `node ${nodes} ${nodes.includes('-') ? 'are' : 'is'} outside this thread's allowed nodes (cpuset.mems): 0-1; nodes with memory you may use: 0-1`)
+          `node ${nodes} ${nodes.includes('-') ? 'are' : 'is'} outside this thread's allowed nodes (cpuset.mems): 0-1; nodes with memory you may use: 0-1`,
+        )
         expect(out[call]!.message, call).toContain('cpuset.mems): 0-1')
       }
       // Where some node is allowed the kernel takes the policy (and keeps the node outside for later).

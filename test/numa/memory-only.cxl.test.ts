@@ -38,7 +38,7 @@ describeNuma('a memory-only node', { cpulessMemoryNodes: 1 }, () => {
     expect(placement(c)).toEqual({ [expander]: 256 })
   })
 
-  it("interleave over a CPU node and the expander uses both", () => {
+  it('interleave over a CPU node and the expander uses both', () => {
     const cpuNode = topology().withCpu[0]!
     const memory = touch(alloc(256 * pageSize, { mode: 'interleave', nodes: [cpuNode, expander] }, { hugePages: false }))
     expect(placement(memory)).toEqual({ [cpuNode]: 128, [expander]: 128 })

@@ -65,12 +65,15 @@ describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
     const memory = alloc(pages * pageSize, { mode: 'bind', nodes: [a] }, { hugePages: false })
     touch(memory)
     expect(placement(memory)).toEqual({ [a]: pages })
-    expect(await mbindAsync(memory, { mode: 'bind', nodes: [b] }, { move: true, strict: true })).toEqual({ byteOffset: 0, byteLength: pages * pageSize })
+    expect(await mbindAsync(memory, { mode: 'bind', nodes: [b] }, { move: true, strict: true })).toEqual({
+      byteOffset: 0,
+      byteLength: pages * pageSize,
+    })
     expect(placement(memory)).toEqual({ [b]: pages })
     expect(numaMapsLine(memory).policy).toBe(`bind:${b}`)
   })
 
-  it('migratePages moves this process\'s pages from one node to another', async () => {
+  it("migratePages moves this process's pages from one node to another", async () => {
     // From the highest node (little else of this process lives there) to the one below it.
     const from = nodes[nodes.length - 1]!
     const to = nodes[nodes.length - 2]!
@@ -88,7 +91,9 @@ describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
     const target = nodes.find((n) => n !== a && nodeMeminfo(n).MemFree! * 1024 > bytes + 64 * MiB)
     const room = nodeMeminfo(a).MemFree! * 1024 > bytes + 64 * MiB
     if (target === undefined || !room) {
-      console.log(`[numa] 512 MiB lag test skipped: not enough free memory on two nodes (${nodes.map((n) => `${n}: ${Math.round(nodeMeminfo(n).MemFree! / 1024)} MiB`).join(', ')})`)
+      console.log(
+        `[numa] 512 MiB lag test skipped: not enough free memory on two nodes (${nodes.map((n) => `${n}: ${Math.round(nodeMeminfo(n).MemFree! / 1024)} MiB`).join(', ')})`,
+      )
       return
     }
     const memory = alloc(bytes, { mode: 'bind', nodes: [a] })
@@ -98,7 +103,9 @@ describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
 
     const delay = monitorEventLoopDelay({ resolution: 10 })
     let ticks = 0
-    const timer = setInterval(() => { ticks++ }, 10)
+    const timer = setInterval(() => {
+      ticks++
+    }, 10)
     delay.enable()
     const started = process.hrtime.bigint()
     const result = await movePages(memory, target)
@@ -108,7 +115,9 @@ describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
     expect(result).toEqual({ moved: touched, failed: 0 })
     expect(placement(memory)).toEqual({ [target]: touched })
     const maxMs = delay.max / 1e6
-    console.log(`[numa] movePages of 512 MiB to node ${target}: ${elapsedMs.toFixed(0)} ms; event loop delay p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${maxMs.toFixed(1)} ms; ${ticks} timer ticks`)
+    console.log(
+      `[numa] movePages of 512 MiB to node ${target}: ${elapsedMs.toFixed(0)} ms; event loop delay p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${maxMs.toFixed(1)} ms; ${ticks} timer ticks`,
+    )
     // Loose and relative, not a timing threshold: while the pages moved the loop kept turning, so no
     // single stall came near the length of the whole move (a synchronous move would be one stall).
     if (elapsedMs > 500) {
@@ -126,7 +135,9 @@ describeNuma('moving pages between nodes', { memoryNodes: 2 }, () => {
     const syncMs = Number(process.hrtime.bigint() - syncStart) / 1e6
     await new Promise((resolve) => setTimeout(resolve, 30))
     syncDelay.disable()
-    console.log(`[numa] synchronous mbind move of 512 MiB back to node ${a}: ${syncMs.toFixed(0)} ms; event loop delay max ${(syncDelay.max / 1e6).toFixed(1)} ms`)
+    console.log(
+      `[numa] synchronous mbind move of 512 MiB back to node ${a}: ${syncMs.toFixed(0)} ms; event loop delay max ${(syncDelay.max / 1e6).toFixed(1)} ms`,
+    )
     expect(placement(memory)).toEqual({ [a]: touched })
   })
 })

@@ -12,7 +12,11 @@ const MiB = 1 << 20
 
 /** Interleaved pages are spread evenly: each node within 1 page of an equal share. */
 function expectEvenSpread(counts: Record<number, number>, nodes: number[], pages: number): void {
-  expect(Object.keys(counts).map(Number).sort((a, b) => a - b)).toEqual(nodes)
+  expect(
+    Object.keys(counts)
+      .map(Number)
+      .sort((a, b) => a - b),
+  ).toEqual(nodes)
   for (const n of nodes) expect(Math.abs(counts[n]! - pages / nodes.length)).toBeLessThanOrEqual(1)
 }
 
@@ -66,17 +70,21 @@ describeNuma('placement through the package, on every node that matters', { memo
   it(`thread policy 'interleave' over ${spread.join(',')} spreads pages evenly over exactly those nodes`, () => {
     const memory = new Uint8Array(mapIsolated(4 * MiB))
     underThreadPolicy({ mode: 'interleave', nodes: spread }, () => touch(memory))
-    expectEvenSpread(placement(memory), spread, 4 * MiB / pageSize)
+    expectEvenSpread(placement(memory), spread, (4 * MiB) / pageSize)
   })
 
   it(`alloc interleaved over ${spread.join(',')} spreads pages evenly over exactly those nodes`, () => {
     const memory = touch(alloc(4 * MiB, { mode: 'interleave', nodes: spread }, { hugePages: false }))
-    expectEvenSpread(placement(memory), spread, 4 * MiB / pageSize)
+    expectEvenSpread(placement(memory), spread, (4 * MiB) / pageSize)
   })
 
   it("'weighted-interleave' with equal weights spreads like 'interleave'", () => {
     const memory = touch(alloc(4 * MiB, { mode: 'weighted-interleave', nodes: spread }, { hugePages: false }))
     const counts = placement(memory)
-    expect(Object.keys(counts).map(Number).sort((a, b) => a - b)).toEqual(spread)
+    expect(
+      Object.keys(counts)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual(spread)
   })
 })

@@ -18,19 +18,31 @@ const dist = path.join(__dirname, '..', '..', 'dist', 'index.js')
  * Runs a script in a child Node process (optionally started on some CPUs, by spawn's `cpus`) that gets the
  * package as `mp` and the oracle as `oracle`; returns its JSON output, exit status and signal.
  */
-async function child(script: string, options: { cpus?: number[] } = {}): Promise<{ result?: unknown; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+async function child(
+  script: string,
+  options: { cpus?: number[] } = {},
+): Promise<{ result?: unknown; status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const prelude = `
     const mp = require(${JSON.stringify(dist)})
     const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(oracleAddonPath())}); const oracle = m.exports
     const touch = (b) => { for (let i = 0; i < b.length; i += mp.pageSize) b[i] = 1; return b }
     const placement = (b) => { const s = oracle.pageNodes(b); const c = {}; for (const n of s) if (n >= 0) c[n] = (c[n] || 0) + 1; return c }
   `
-  const proc = spawn(process.execPath, ['-e', prelude + script], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.cpus === undefined ? {} : { cpus: options.cpus }) })
+  const proc = spawn(process.execPath, ['-e', prelude + script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
+  })
   let stdout = ''
   let stderr = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.on('close', (c, s) => resolve([c, s])))
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d
+  })
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    proc.on('close', (c, s) => resolve([c, s])),
+  )
   const last = stdout.trim().split('\n').at(-1) ?? ''
   let result: unknown
   try {
@@ -46,11 +58,18 @@ describeNuma('modes, fallback and range options on four nodes', { topology: 'fou
 
   it("'local' allocates on the node of the CPU that touches the page, for each node", async () => {
     // One child pinned to each node's CPU, all at once.
-    const runs = await Promise.all(nodes.map((node) => child(`
+    const runs = await Promise.all(
+      nodes.map((node) =>
+        child(
+          `
       mp.setMempolicy({ mode: 'local' })
       const b = touch(new Uint8Array(oracle.mapIsolated(256 * mp.pageSize)))
       console.log(JSON.stringify(placement(b)))
-    `, { cpus: nodeCpus(node) })))
+    `,
+          { cpus: nodeCpus(node) },
+        ),
+      ),
+    )
     runs.forEach((run, i) => {
       expect(run.status, run.stderr).toBe(0)
       expect(run.result).toEqual({ [nodes[i]!]: 256 })
@@ -59,11 +78,14 @@ describeNuma('modes, fallback and range options on four nodes', { topology: 'fou
 
   it("'preferred-many' keeps pages within its set, near the CPU first", async () => {
     // From node 0's CPU, with {2, 3} preferred: node 2 is nearer (distance 30 vs 40).
-    const run = await child(`
+    const run = await child(
+      `
       mp.setMempolicy({ mode: 'preferred-many', nodes: [2, 3] })
       const b = touch(new Uint8Array(oracle.mapIsolated(256 * mp.pageSize)))
       console.log(JSON.stringify(placement(b)))
-    `, { cpus: nodeCpus(0) })
+    `,
+      { cpus: nodeCpus(0) },
+    )
     expect(run.status, run.stderr).toBe(0)
     expect(run.result).toEqual({ 2: 256 })
     const memory = touch(alloc(256 * pageSize, { mode: 'preferred-many', nodes: [1, 3] }, { hugePages: false }))
@@ -110,7 +132,10 @@ describeNuma('modes, fallback and range options on four nodes', { topology: 'fou
       console.log(JSON.stringify(placement(b)))
     `)
     // Killed by the OOM killer (SIGKILL), or, where the kernel refuses instead, a failure with ENOMEM.
-    expect(run.signal === 'SIGKILL' || (run.status !== 0 && /ENOMEM|out of memory/i.test(run.stderr)), `${run.status} ${run.signal} ${run.stderr}`).toBe(true)
+    expect(
+      run.signal === 'SIGKILL' || (run.status !== 0 && /ENOMEM|out of memory/i.test(run.stderr)),
+      `${run.status} ${run.signal} ${run.stderr}`,
+    ).toBe(true)
     expect(run.result).toBeUndefined()
   })
 
@@ -159,6 +184,6 @@ describeNuma('modes, fallback and range options on four nodes', { topology: 'fou
     underThreadPolicy({ mode: 'bind', nodes: '1-2' }, () => touch(memory))
     const counts = placement(memory)
     expect(Object.keys(counts).every((n) => n === '1' || n === '2')).toBe(true)
-    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(4 * MiB / pageSize)
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe((4 * MiB) / pageSize)
   })
 })

@@ -4,9 +4,7 @@ import { existsSync } from 'node:fs'
 
 import { expect, it } from 'vitest'
 
-import {
-  alloc, interleaveWeights, interleaveWeightsAuto, pageSize, setInterleaveWeights, setInterleaveWeightsAuto,
-} from '../../src/index'
+import { alloc, interleaveWeights, interleaveWeightsAuto, pageSize, setInterleaveWeights, setInterleaveWeightsAuto } from '../../src/index'
 import { countByNode } from '../oracle/index'
 import { describeNuma } from './helpers'
 

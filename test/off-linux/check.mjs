@@ -21,7 +21,16 @@ function check(name, fn) {
 const esm = await import('mempolicy')
 const cjs = require('mempolicy')
 check('platform', () => assert.equal(process.platform, 'darwin'))
-check('same exports', () => assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(cjs).filter((k) => k !== '__esModule').sort()))
+check('same exports', () =>
+  assert.deepEqual(
+    Object.keys(esm)
+      .filter((k) => k !== 'default')
+      .sort(),
+    Object.keys(cjs)
+      .filter((k) => k !== '__esModule')
+      .sort(),
+  ),
+)
 check('one module instance', () => assert.equal(esm.getMempolicy, cjs.getMempolicy))
 check('default export', () => assert.equal(esm.default, cjs))
 
@@ -59,10 +68,17 @@ const CALLS = {
 const PURE = ['formatNodes', 'parseNodes', 'fromOci', 'toOci', 'isSupported', 'MempolicyError']
 
 // Fail closed: a function export that is in neither list has no off-Linux check at all.
-check('every export checked', () => assert.deepEqual(
-  Object.keys(cjs).filter((k) => typeof cjs[k] === 'function' && !(k in CALLS) && !PURE.includes(k)), []))
+check('every export checked', () =>
+  assert.deepEqual(
+    Object.keys(cjs).filter((k) => typeof cjs[k] === 'function' && !(k in CALLS) && !PURE.includes(k)),
+    [],
+  ),
+)
 
-for (const [label, mp] of [['import', esm], ['require', cjs]]) {
+for (const [label, mp] of [
+  ['import', esm],
+  ['require', cjs],
+]) {
   check(`${label} isSupported()`, () => assert.equal(mp.isSupported(), false))
   for (const [name, args] of Object.entries(CALLS)) {
     if (typeof mp[name] !== 'function') {
@@ -72,7 +88,11 @@ for (const [label, mp] of [['import', esm], ['require', cjs]]) {
     let thrown
     try {
       const result = mp[name](...args)
-      if (result instanceof Promise) thrown = await result.then(() => undefined, (err) => err)
+      if (result instanceof Promise)
+        thrown = await result.then(
+          () => undefined,
+          (err) => err,
+        )
     } catch (err) {
       thrown = err
     }

@@ -14,12 +14,18 @@ const LINUX_ONLY = /^\/(sys|proc)(\/|$)/
 
 function absent(file, syscall) {
   return Object.assign(new Error(`ENOENT: no such file or directory, ${syscall} '${file}'`), {
-    errno: -2, code: 'ENOENT', syscall, path: file,
+    errno: -2,
+    code: 'ENOENT',
+    syscall,
+    path: file,
   })
 }
 
 function isLinuxOnly(file) {
-  return (typeof file === 'string' || file instanceof URL || Buffer.isBuffer(file)) && LINUX_ONLY.test(String(file instanceof URL ? file.pathname : file))
+  return (
+    (typeof file === 'string' || file instanceof URL || Buffer.isBuffer(file)) &&
+    LINUX_ONLY.test(String(file instanceof URL ? file.pathname : file))
+  )
 }
 
 for (const name of ['readFileSync', 'readdirSync', 'statSync', 'lstatSync', 'openSync', 'accessSync', 'realpathSync', 'opendirSync']) {

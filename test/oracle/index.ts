@@ -92,15 +92,7 @@ function byteLength(memory: Memory): number {
 // -------------------------------------------------------------------------------------------------
 // /proc/<pid>/numa_maps
 
-const POLICY_MODES = [
-  'weighted interleave',
-  'prefer (many)',
-  'interleave',
-  'default',
-  'prefer',
-  'local',
-  'bind',
-] as const
+const POLICY_MODES = ['weighted interleave', 'prefer (many)', 'interleave', 'default', 'prefer', 'local', 'bind'] as const
 
 export interface NumaMapsEntry {
   /** VMA start (the numa_maps key) and end (from /proc/self/maps). */
@@ -248,9 +240,7 @@ export function numaMapsLine(memory: Memory, options: { tid?: number } = {}): Nu
       }
     }
     if (attempt >= 4) {
-      throw new Error(
-        `oracle: no numa_maps line for the buffer at 0x${base.toString(16)} (+${length}) in /proc/${procDir}`,
-      )
+      throw new Error(`oracle: no numa_maps line for the buffer at 0x${base.toString(16)} (+${length}) in /proc/${procDir}`)
     }
   }
 }

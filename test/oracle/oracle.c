@@ -21,24 +21,22 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CHECK(env, call)                                                        \
-  do {                                                                          \
-    if ((call) != napi_ok) {                                                    \
-      const napi_extended_error_info *info_ = NULL;                             \
-      napi_get_last_error_info((env), &info_);                                  \
-      bool pending_ = false;                                                    \
-      napi_is_exception_pending((env), &pending_);                              \
-      if (!pending_)                                                            \
-        napi_throw_error((env), NULL,                                           \
-                         info_ && info_->error_message ? info_->error_message   \
-                                                       : "N-API call failed");  \
-      return NULL;                                                              \
-    }                                                                           \
+#define CHECK(env, call)                                                                                           \
+  do {                                                                                                             \
+    if ((call) != napi_ok) {                                                                                       \
+      const napi_extended_error_info* info_ = NULL;                                                                \
+      napi_get_last_error_info((env), &info_);                                                                     \
+      bool pending_ = false;                                                                                       \
+      napi_is_exception_pending((env), &pending_);                                                                 \
+      if (!pending_)                                                                                               \
+        napi_throw_error((env), NULL, info_ && info_->error_message ? info_->error_message : "N-API call failed"); \
+      return NULL;                                                                                                 \
+    }                                                                                                              \
   } while (0)
 
-static napi_value throw_errno(napi_env env, const char *syscall_name, int err) {
+static napi_value throw_errno(napi_env env, const char* syscall_name, int err) {
   char msg[256];
-  const char *name = strerrorname_np(err);
+  const char* name = strerrorname_np(err);
   snprintf(msg, sizeof msg, "%s: %s (%s)", syscall_name, strerror(err), name ? name : "?");
   napi_value code, message, error, errno_value;
   if (napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code) != napi_ok ||
@@ -57,24 +55,20 @@ static size_t element_size(napi_typedarray_type type) {
   switch (type) {
     case napi_int8_array:
     case napi_uint8_array:
-    case napi_uint8_clamped_array:
-      return 1;
+    case napi_uint8_clamped_array: return 1;
     case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
+    case napi_uint16_array: return 2;
     case napi_int32_array:
     case napi_uint32_array:
-    case napi_float32_array:
-      return 4;
-    default: /* float64, bigint64, biguint64 */
-      return 8;
+    case napi_float32_array: return 4;
+    default: /* float64, bigint64, biguint64 */ return 8;
   }
 }
 
 /* Pointer and byte length of an ArrayBuffer, a typed array (Buffer included) or a DataView. 0 = ok. */
-static int memory_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+static int memory_of(napi_env env, napi_value value, uint8_t** data, size_t* length) {
   bool is = false;
-  void *ptr = NULL;
+  void* ptr = NULL;
   napi_value arraybuffer;
   size_t offset;
   if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
@@ -99,12 +93,11 @@ static int memory_of(napi_env env, napi_value value, uint8_t **data, size_t *len
     *length = bytes;
     return 0;
   }
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                        "oracle: expected an ArrayBuffer, a typed array or a DataView");
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "oracle: expected an ArrayBuffer, a typed array or a DataView");
   return -1;
 }
 
-static int one_memory_arg(napi_env env, napi_callback_info info, uint8_t **data, size_t *length) {
+static int one_memory_arg(napi_env env, napi_callback_info info, uint8_t** data, size_t* length) {
   size_t argc = 1;
   napi_value argv[1];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
@@ -117,7 +110,7 @@ static int one_memory_arg(napi_env env, napi_callback_info info, uint8_t **data,
 
 /* pageNodes(memory) -> Int32Array: per page overlapping memory, its node or -errno (move_pages query). */
 static napi_value page_nodes(napi_env env, napi_callback_info info) {
-  uint8_t *data;
+  uint8_t* data;
   size_t length;
   if (one_memory_arg(env, info, &data, &length) != 0) return NULL;
 
@@ -131,15 +124,15 @@ static napi_value page_nodes(napi_env env, napi_callback_info info) {
   }
 
   napi_value arraybuffer, result;
-  void *status_data = NULL;
+  void* status_data = NULL;
   CHECK(env, napi_create_arraybuffer(env, count * sizeof(int32_t), &status_data, &arraybuffer));
   CHECK(env, napi_create_typedarray(env, napi_int32_array, count, arraybuffer, 0, &result));
   if (count == 0) return result;
 
-  void **pages = malloc(count * sizeof(void *));
+  void** pages = malloc(count * sizeof(void*));
   if (pages == NULL) return throw_errno(env, "malloc", ENOMEM);
-  for (size_t i = 0; i < count; i++) pages[i] = (void *)(first + i * page);
-  int32_t *status = status_data;
+  for (size_t i = 0; i < count; i++) pages[i] = (void*)(first + i * page);
+  int32_t* status = status_data;
   for (size_t i = 0; i < count; i++) status[i] = INT32_MIN;
 
   long rc = syscall(SYS_move_pages, 0, (unsigned long)count, pages, NULL, status, 0);
@@ -151,7 +144,7 @@ static napi_value page_nodes(napi_env env, napi_callback_info info) {
 
 /* address(memory) -> bigint: the address of the first byte. */
 static napi_value address(napi_env env, napi_callback_info info) {
-  uint8_t *data;
+  uint8_t* data;
   size_t length;
   if (one_memory_arg(env, info, &data, &length) != 0) return NULL;
   napi_value result;
@@ -175,10 +168,10 @@ static napi_value page_size(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void unmap_isolated(napi_env env, void *data, void *hint) {
+static void unmap_isolated(napi_env env, void* data, void* hint) {
   (void)env;
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  munmap((uint8_t *)data - page, (size_t)(uintptr_t)hint);
+  munmap((uint8_t*)data - page, (size_t)(uintptr_t)hint);
 }
 
 /*
@@ -193,15 +186,15 @@ static napi_value map_isolated(napi_env env, napi_callback_info info) {
   double requested = -1;
   napi_valuetype type = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &type);
-  if (type != napi_number || napi_get_value_double(env, argv[0], &requested) != napi_ok ||
-      !(requested >= 1) || requested > (double)(1ULL << 40) || requested != (double)(uint64_t)requested) {
+  if (type != napi_number || napi_get_value_double(env, argv[0], &requested) != napi_ok || !(requested >= 1) ||
+      requested > (double)(1ULL << 40) || requested != (double)(uint64_t)requested) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "oracle.mapIsolated: bytes must be an integer from 1 to 2^40");
     return NULL;
   }
   const size_t page = (size_t)sysconf(_SC_PAGESIZE);
   const size_t length = (((size_t)requested) + page - 1) & ~(page - 1);
   const size_t total = length + 2 * page;
-  uint8_t *base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  uint8_t* base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return throw_errno(env, "mmap", errno);
   if (mprotect(base + page, length, PROT_READ | PROT_WRITE) != 0) {
     int err = errno;
@@ -209,8 +202,8 @@ static napi_value map_isolated(napi_env env, napi_callback_info info) {
     return throw_errno(env, "mprotect", err);
   }
   napi_value result;
-  napi_status st = napi_create_external_arraybuffer(env, base + page, length, unmap_isolated,
-                                                    (void *)(uintptr_t)total, &result);
+  napi_status st =
+      napi_create_external_arraybuffer(env, base + page, length, unmap_isolated, (void*)(uintptr_t)total, &result);
   if (st != napi_ok) {
     munmap(base, total);
     napi_throw_error(env, NULL, "oracle.mapIsolated: napi_create_external_arraybuffer failed");
@@ -221,11 +214,11 @@ static napi_value map_isolated(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   static const struct {
-    const char *name;
+    const char* name;
     napi_callback fn;
   } fns[] = {
-      {"pageNodes", page_nodes},     {"address", address},         {"gettid", get_tid},
-      {"pageSize", page_size},       {"mapIsolated", map_isolated},
+      {"pageNodes", page_nodes}, {"address", address},          {"gettid", get_tid},
+      {"pageSize", page_size},   {"mapIsolated", map_isolated},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

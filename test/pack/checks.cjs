@@ -122,11 +122,14 @@ function run(mp, label) {
     check('a kernel error is a MempolicyError', () => {
       // A home node is only for ranges bound with 'bind' or 'preferred-many': the kernel refuses it here.
       const buf = mp.alloc(65536)
-      assert.throws(() => mp.setHomeNode(buf, node), (err) => {
-        assert.ok(err instanceof mp.MempolicyError, String(err))
-        assert.equal(err.syscall, 'set_mempolicy_home_node')
-        return true
-      })
+      assert.throws(
+        () => mp.setHomeNode(buf, node),
+        (err) => {
+          assert.ok(err instanceof mp.MempolicyError, String(err))
+          assert.equal(err.syscall, 'set_mempolicy_home_node')
+          return true
+        },
+      )
     })
   }
   return results

@@ -22,16 +22,14 @@ uint32_t arc4random(void) {
   return value;
 }
 
-size_t __strftime_l(char *out, size_t size, const char *format, const struct tm *tm, locale_t locale) {
+size_t __strftime_l(char* out, size_t size, const char* format, const struct tm* tm, locale_t locale) {
   return strftime_l(out, size, format, tm, locale);
 }
 
-unsigned long __getauxval(unsigned long type) {
-  return getauxval(type);
-}
+unsigned long __getauxval(unsigned long type) { return getauxval(type); }
 
 // thread_local destructors: not run in this harness (its processes exit without joining threads).
-int __cxa_thread_atexit_impl(void (*destructor)(void *), void *object, void *dso) {
+int __cxa_thread_atexit_impl(void (*destructor)(void*), void* object, void* dso) {
   (void)destructor;
   (void)object;
   (void)dso;
@@ -40,7 +38,7 @@ int __cxa_thread_atexit_impl(void (*destructor)(void *), void *object, void *dso
 
 // libgcc's unwinder asks glibc for the object holding a code address; -1 makes it search the
 // program headers itself (dl_iterate_phdr), as it does on older glibc.
-int _dl_find_object(void *address, void *result) {
+int _dl_find_object(void* address, void* result) {
   (void)address;
   (void)result;
   return -1;
@@ -51,6 +49,4 @@ struct {
   unsigned int vendor, type, subtype, features[1];
 } __cpu_model;
 
-int __cpu_indicator_init(void) {
-  return 0;
-}
+int __cpu_indicator_init(void) { return 0; }

@@ -11,7 +11,14 @@ try {
   const cjs = require('mempolicy')
   assert.equal(getMempolicy, cjs.getMempolicy, 'import and require give different module instances')
   assert.equal(defaultExport, cjs)
-  assert.deepEqual(Object.keys(mp).filter((k) => k !== 'default').sort(), Object.keys(cjs).filter((k) => k !== '__esModule').sort())
+  assert.deepEqual(
+    Object.keys(mp)
+      .filter((k) => k !== 'default')
+      .sort(),
+    Object.keys(cjs)
+      .filter((k) => k !== '__esModule')
+      .sort(),
+  )
   console.log('ok - import: the same module instance and the same names as require')
   results.push(true)
 } catch (err) {

@@ -86,20 +86,30 @@ if (args.has('--build-only')) process.exit(0)
 
 // The package must load the sanitized build, and only that one.
 const check = spawnSync(process.execPath, ['-p', `require('node-gyp-build').path(${JSON.stringify(root)})`], {
-  cwd: root, env: sanitizedEnv(false), encoding: 'utf8',
+  cwd: root,
+  env: sanitizedEnv(false),
+  encoding: 'utf8',
 })
 if (check.status !== 0 || !check.stdout.startsWith(dir)) {
   console.error(check.stdout, check.stderr)
   throw new Error(`the package does not load the sanitized build from ${dir}`)
 }
 
-let ok = run('exercise every native export, LeakSanitizer on', process.execPath,
+let ok = run(
+  'exercise every native export, LeakSanitizer on',
+  process.execPath,
   ['--expose-gc', path.join(root, 'test', 'sanitize', 'exercise.cjs')],
-  { ...sanitizedEnv(true), MEMPOLICY_EXERCISE_ROUNDS: process.env.MEMPOLICY_EXERCISE_ROUNDS || '100' })
+  { ...sanitizedEnv(true), MEMPOLICY_EXERCISE_ROUNDS: process.env.MEMPOLICY_EXERCISE_ROUNDS || '100' },
+)
 if (!args.has('--exercise-only')) {
-  ok = run('the whole vitest suite', 'npx', ['--no-install', 'vitest', 'run'],
-    // The fuzz tests read numa_maps around every call, which is slow under ASan: fewer runs.
-    { ...sanitizedEnv(false), MEMPOLICY_FUZZ_RUNS: process.env.MEMPOLICY_FUZZ_RUNS || '30' }) && ok
+  ok =
+    run(
+      'the whole vitest suite',
+      'npx',
+      ['--no-install', 'vitest', 'run'],
+      // The fuzz tests read numa_maps around every call, which is slow under ASan: fewer runs.
+      { ...sanitizedEnv(false), MEMPOLICY_FUZZ_RUNS: process.env.MEMPOLICY_FUZZ_RUNS || '30' },
+    ) && ok
 }
 log(ok ? 'clean' : 'FAILED')
 process.exit(ok ? 0 : 1)

@@ -68,10 +68,19 @@ function memories() {
   const mapped = mp.alloc(8 * P)
   mapped.fill(1)
   return [
-    mapped, mapped.subarray(123, 5 * P + 7), new DataView(mapped.buffer, P, 3 * P), mapped.buffer,
-    new Uint16Array(new ArrayBuffer(6 * P), 2, P), new Float64Array(new SharedArrayBuffer(4 * P)),
-    new Uint8Array(0), new ArrayBuffer(0), detached(4 * P), detachedView(), shrunkView(),
-    Buffer.from('tiny'), new BigInt64Array(5 * P / 8),
+    mapped,
+    mapped.subarray(123, 5 * P + 7),
+    new DataView(mapped.buffer, P, 3 * P),
+    mapped.buffer,
+    new Uint16Array(new ArrayBuffer(6 * P), 2, P),
+    new Float64Array(new SharedArrayBuffer(4 * P)),
+    new Uint8Array(0),
+    new ArrayBuffer(0),
+    detached(4 * P),
+    detachedView(),
+    shrunkView(),
+    Buffer.from('tiny'),
+    new BigInt64Array((5 * P) / 8),
   ]
 }
 
@@ -152,7 +161,11 @@ async function round(i) {
     mp.setMempolicy({ mode: 'default' }, { scope: 'process' })
     native.processExclusive(() => native.processExclusive(() => 0, true), true)
     native.processExclusive(() => native.processExclusive(() => 0, false), false)
-    swallow(() => native.processExclusive(() => { throw new Error('inside') }, true))
+    swallow(() =>
+      native.processExclusive(() => {
+        throw new Error('inside')
+      }, true),
+    )
     swallow(() => native.processExclusive(() => 0))
     native.signalThreads(MPOL_DEFAULT, null, 0, new Int32Array(0), new Int32Array(0), 10)
     swallow(() => native.processExclusive(null))
@@ -184,7 +197,8 @@ async function round(i) {
 
 function inWorker(terminateEarly) {
   return new Promise((resolve) => {
-    const worker = new Worker(`
+    const worker = new Worker(
+      `
       const mp = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))})
       const node = mp.memsAllowed()[0]
       for (let i = 0; i < 50; i++) {
@@ -194,8 +208,12 @@ function inWorker(terminateEarly) {
         mp.movePages(new Uint8Array(8 * mp.pageSize).fill(1), node).catch(() => {})
       }
       require('node:worker_threads').parentPort.postMessage('done')
-    `, { eval: true })
-    worker.on('message', () => { if (!terminateEarly) void worker.terminate() })
+    `,
+      { eval: true },
+    )
+    worker.on('message', () => {
+      if (!terminateEarly) void worker.terminate()
+    })
     worker.on('error', () => {})
     worker.on('exit', () => resolve())
     if (terminateEarly) setTimeout(() => void worker.terminate(), 5)

@@ -18,7 +18,9 @@ const args = [
   '--show-leak-kinds=definite',
   `--suppressions=${path.join(root, 'test', 'sanitize', 'node.supp')}`,
   '--num-callers=30',
-  process.execPath, '--expose-gc', path.join(root, 'test', 'sanitize', 'exercise.cjs'),
+  process.execPath,
+  '--expose-gc',
+  path.join(root, 'test', 'sanitize', 'exercise.cjs'),
 ]
 console.log(`[test:valgrind] valgrind ${args.join(' ')} (${rounds} rounds)`)
 const result = spawnSync('valgrind', args, { cwd: root, stdio: 'inherit', env: { ...process.env, MEMPOLICY_EXERCISE_ROUNDS: rounds } })

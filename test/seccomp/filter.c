@@ -65,8 +65,10 @@ static long number(const char* name) {
 static unsigned action(const char* text) {
   if (strcmp(text, "allow") == 0) return SECCOMP_RET_ALLOW;
   long errnum = -1;
-  if (strcmp(text, "EPERM") == 0) errnum = EPERM;
-  else if (strcmp(text, "ENOSYS") == 0) errnum = ENOSYS;
+  if (strcmp(text, "EPERM") == 0)
+    errnum = EPERM;
+  else if (strcmp(text, "ENOSYS") == 0)
+    errnum = ENOSYS;
   else {
     char* end;
     errnum = strtol(text, &end, 10);

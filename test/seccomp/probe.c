@@ -42,8 +42,10 @@ int main(int argc, char** argv) {
       fprintf(stderr, "unknown syscall %s\n", argv[i]);
       return 2;
     }
-    if (rc >= 0) printf("%s=0\n", argv[i]);
-    else printf("%s=%d\n", argv[i], -errno);
+    if (rc >= 0)
+      printf("%s=0\n", argv[i]);
+    else
+      printf("%s=%d\n", argv[i], -errno);
   }
   return 0;
 }

@@ -11,8 +11,18 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 
 export const SYSCALLS = [
-  'get_mempolicy', 'set_mempolicy', 'mbind', 'set_mempolicy_home_node', 'move_pages', 'migrate_pages',
-  'sched_setaffinity', 'sched_getaffinity', 'getcpu', 'execve', 'execveat', 'clone3',
+  'get_mempolicy',
+  'set_mempolicy',
+  'mbind',
+  'set_mempolicy_home_node',
+  'move_pages',
+  'migrate_pages',
+  'sched_setaffinity',
+  'sched_getaffinity',
+  'getcpu',
+  'execve',
+  'execveat',
+  'clone3',
 ] as const
 export type Syscall = (typeof SYSCALLS)[number]
 
@@ -35,15 +45,35 @@ interface Runtime {
 }
 
 const DOCKER_CAPABILITIES = [
-  'chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap',
-  'net_bind_service', 'sys_chroot', 'kill', 'audit_write',
+  'chown',
+  'dac_override',
+  'fsetid',
+  'fowner',
+  'mknod',
+  'net_raw',
+  'setgid',
+  'setuid',
+  'setfcap',
+  'setpcap',
+  'net_bind_service',
+  'sys_chroot',
+  'kill',
+  'audit_write',
 ]
 
 /** Docker's rules; containerd's default profile, Kubernetes' RuntimeDefault there, has the same. */
 const DOCKER_RULES: Record<Syscall, Rule> = {
-  get_mempolicy: 'nice', set_mempolicy: 'nice', mbind: 'nice', set_mempolicy_home_node: 'nice',
-  move_pages: 'unlisted', migrate_pages: 'unlisted',
-  sched_setaffinity: 'allow', sched_getaffinity: 'allow', getcpu: 'allow', execve: 'allow', execveat: 'allow',
+  get_mempolicy: 'nice',
+  set_mempolicy: 'nice',
+  mbind: 'nice',
+  set_mempolicy_home_node: 'nice',
+  move_pages: 'unlisted',
+  migrate_pages: 'unlisted',
+  sched_setaffinity: 'allow',
+  sched_getaffinity: 'allow',
+  getcpu: 'allow',
+  execve: 'allow',
+  execveat: 'allow',
   // ENOSYS without CAP_SYS_ADMIN, so that glibc falls back to clone (which the profile allows without namespace flags).
   clone3: 'ENOSYS',
 }
@@ -57,11 +87,32 @@ export const RUNTIMES = {
   },
   podman: {
     defaultErrno: 'ENOSYS',
-    capabilities: ['chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'net_bind_service', 'setfcap', 'setgid', 'setpcap', 'setuid', 'sys_chroot'],
+    capabilities: [
+      'chown',
+      'dac_override',
+      'fowner',
+      'fsetid',
+      'kill',
+      'net_bind_service',
+      'setfcap',
+      'setgid',
+      'setpcap',
+      'setuid',
+      'sys_chroot',
+    ],
     rules: {
-      get_mempolicy: 'allow', set_mempolicy: 'allow', mbind: 'allow', set_mempolicy_home_node: 'unlisted',
-      move_pages: 'EPERM', migrate_pages: 'EPERM',
-      sched_setaffinity: 'allow', sched_getaffinity: 'allow', getcpu: 'allow', execve: 'allow', execveat: 'allow', clone3: 'allow',
+      get_mempolicy: 'allow',
+      set_mempolicy: 'allow',
+      mbind: 'allow',
+      set_mempolicy_home_node: 'unlisted',
+      move_pages: 'EPERM',
+      migrate_pages: 'EPERM',
+      sched_setaffinity: 'allow',
+      sched_getaffinity: 'allow',
+      getcpu: 'allow',
+      execve: 'allow',
+      execveat: 'allow',
+      clone3: 'allow',
     },
     marks: { files: ['/run/.containerenv'], env: { container: 'podman' } },
   },
@@ -136,7 +187,7 @@ export interface Harness {
  * sets and the mount namespace, setpriv, unshare, chroot). Returns the harness, or why there is none.
  */
 export function seccompHarness(): Harness | { missing: string } {
-  if (process.getuid?.() !== 0) return { missing: 'root (setpriv sets the runtime\'s capabilities, unshare -m makes its marks)' }
+  if (process.getuid?.() !== 0) return { missing: "root (setpriv sets the runtime's capabilities, unshare -m makes its marks)" }
   for (const tool of ['cc', 'setpriv', 'unshare', 'chroot']) {
     const probe = spawnSync(tool, ['--version'], { stdio: 'ignore' })
     if (probe.error !== undefined) return { missing: `${tool} (${probe.error.message})` }
@@ -166,12 +217,30 @@ export function seccompHarness(): Harness | { missing: string } {
     const env = { ...(marks ? runtime.marks.env : {}), ...options.env }
     const caps = ['-all', ...runtime.capabilities.map((c) => `+${c}`), ...(hasSysNice(profile) ? ['+sys_nice'] : [])].join(',')
     return [
-      'unshare', '-m', '--propagation', 'private', 'sh', '-c', ROOT, 'root',
+      'unshare',
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      ROOT,
+      'root',
       // In the container's root: the filter installed first (as a runtime does before it drops
       // capabilities, so no_new_privs stays off), then the capabilities, then the environment.
-      filter, filterRules(profile, options.rules), '--',
-      'setpriv', '--inh-caps=-all', `--bounding-set=${caps}`, '--',
-      'env', '-u', 'KUBERNETES_SERVICE_HOST', '-u', 'KUBERNETES_SERVICE_PORT', '-u', 'container',
+      filter,
+      filterRules(profile, options.rules),
+      '--',
+      'setpriv',
+      '--inh-caps=-all',
+      `--bounding-set=${caps}`,
+      '--',
+      'env',
+      '-u',
+      'KUBERNETES_SERVICE_HOST',
+      '-u',
+      'KUBERNETES_SERVICE_PORT',
+      '-u',
+      'container',
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       ...argv,
     ]
@@ -187,7 +256,10 @@ export function seccompHarness(): Harness | { missing: string } {
     run(profile, argv, options = {}) {
       const [program, ...args] = command(profile, argv, options)
       return spawnSync(program!, args, {
-        encoding: 'utf8', env: markEnv(profile, options), input: options.input, timeout: options.timeout ?? 60_000,
+        encoding: 'utf8',
+        env: markEnv(profile, options),
+        input: options.input,
+        timeout: options.timeout ?? 60_000,
       })
     },
     dispose() {
@@ -199,7 +271,9 @@ export function seccompHarness(): Harness | { missing: string } {
   const trial = harness.run('docker', ['true'])
   if (trial.status !== 0) {
     harness.dispose()
-    return { missing: `a mount namespace with an overlay root (${(trial.stderr || trial.error?.message || `exit ${trial.status}`).trim()})` }
+    return {
+      missing: `a mount namespace with an overlay root (${(trial.stderr || trial.error?.message || `exit ${trial.status}`).trim()})`,
+    }
   }
   return harness
 }
