@@ -3,7 +3,7 @@
 // currentCpu (getcpu). CPU lists use the node-list syntax through src/ids.ts (CPU_IDS). docs/cpu.md is
 // the reference; the kernel rules it relies on are written there.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { arrayLength, checkKeys, isArray, knownKeys, readProps, unreadable } from './args'
+import { MAX_LIST_LENGTH, checkKeys, forEachElement, isArray, knownKeys, readProps } from './args'
 import { binding, type NativeBinding } from './binding'
 import { EDEADLK, EINVAL, ESRCH } from './errno'
 import { MempolicyError, errnoName, invalidType, invalidValue } from './errors'
@@ -117,18 +117,16 @@ export function readCpus(value: unknown, name: string, all: () => number[]): num
     return cpus
   }
   if (isArray(value)) {
-    const length = arrayLength(value, name)
     const seen = new Uint8Array(top + 1)
-    for (let k = 0; k < length; k++) {
-      let id: unknown
-      try {
-        id = value[k]
-      } catch (err) {
-        throw unreadable(`${name}[${k}]`, value, err)
-      }
-      checkId(id, `${name}[${k}]`, top, CPU_IDS)
-      seen[id] = 1
-    }
+    forEachElement(
+      value,
+      name,
+      (id, k) => {
+        checkId(id, `${name}[${k}]`, top, CPU_IDS)
+        seen[id] = 1
+      },
+      MAX_LIST_LENGTH,
+    )
     const cpus: number[] = []
     for (let id = 0; id <= top; id++) if (seen[id] === 1) cpus.push(id)
     return cpus

@@ -65,6 +65,34 @@ describe('lists that claim 2 ** 32 - 1 elements', () => {
     expect(r.same).toBe(true)
     expect(getMempolicy()).toEqual({ mode: 'default', nodes: [], flags: [] })
   })
+
+  it('as CPUs, are refused before their first element is read, and no affinity changes', () => {
+    // The Proxy gives up after 100 reads, so a list read element by element fails with its error.
+    const script = `
+      const mp = require(${JSON.stringify(dist)})
+      let reads = 0
+      const cpus = new Proxy([], { get: (t, p) => {
+        if (p === 'length') return 2 ** 32 - 1
+        if (typeof p === 'string' && /^[0-9]+$/.test(p) && ++reads > 100) throw new Error('read 100 elements')
+        return p === 'constructor' ? Array : 0
+      } })
+      const before = JSON.stringify(mp.getCpuAffinity())
+      const errors = []
+      for (const options of [undefined, { scope: 'process' }]) {
+        try { mp.setCpuAffinity(cpus, options); errors.push('accepted') } catch (err) { errors.push(err.name + ' ' + err.code + ' ' + err.message) }
+      }
+      console.log(JSON.stringify({ errors, reads, same: JSON.stringify(mp.getCpuAffinity()) === before }))
+    `
+    const out = child(script)
+    expect({ status: out.status, signal: out.signal, stderr: out.stderr }).toEqual({ status: 0, signal: null, stderr: '' })
+    const r = JSON.parse(out.stdout) as { errors: string[]; reads: number; same: boolean }
+    for (const error of r.errors) {
+      expect(error).toMatch(/^RangeError ERR_OUT_OF_RANGE The value of "cpus\.length" is out of range\. It must be at most 65536/)
+    }
+    expect(r.errors).toHaveLength(2)
+    expect(r.reads).toBe(0)
+    expect(r.same).toBe(true)
+  })
 })
 
 describe('alloc() of 4 GiB, never touched', () => {
