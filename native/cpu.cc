@@ -90,12 +90,7 @@ napi_value Wrap(napi_env env, void* base, size_t length, bool sysv) {
   if (status != napi_ok) {
     if (!shared->released) Release(shared);
     delete shared;
-    bool pending = false;
-    napi_value ignored = nullptr;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-      napi_get_and_clear_last_exception(env, &ignored);
-    return CallFailure(env, "napi_create_external_arraybuffer",
-                       status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    return ExternalBufferFailure(env, status);
   }
   return buffer;
 }

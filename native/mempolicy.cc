@@ -209,12 +209,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   if (status != napi_ok) {
     ReleaseMapping(owner->mapping);  // never listed: this unmaps it
     delete owner;
-    bool pending = false;
-    napi_value ignored = nullptr;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-      napi_get_and_clear_last_exception(env, &ignored);
-    return CallFailure(env, "napi_create_external_arraybuffer",
-                       status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+    return ExternalBufferFailure(env, status);
   }
   ListMapping(owner->mapping);
   return buffer;

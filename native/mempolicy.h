@@ -270,6 +270,17 @@ inline napi_value CallFailure(napi_env env, const char* syscall_name, int error)
   return result;
 }
 
+// What alloc, shmAttach and mapShared return when napi_create_external_arraybuffer refuses their
+// memory (the caller has freed it): the exception that may be pending cleared, and EOPNOTSUPP where
+// the runtime allows no external buffers (Electron's sandbox, some embedders), EOVERFLOW otherwise.
+inline napi_value ExternalBufferFailure(napi_env env, napi_status status) {
+  bool pending = false;
+  napi_value ignored = nullptr;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+  return CallFailure(env, "napi_create_external_arraybuffer",
+                     status == napi_no_external_buffers_allowed ? EOPNOTSUPP : EOVERFLOW);
+}
+
 // -errno of the last failed call, as the facade expects.
 inline int64_t Failed() { return -static_cast<int64_t>(errno); }
 

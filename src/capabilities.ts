@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { loaded, unsupported, type NativeBinding } from './binding'
 import { MODES, constants, type Mode, type ModeFlag } from './constants'
-import { filterAnswer, hasCapSysNice, seccompFiltered, type Syscall } from './environment'
+import { filterAnswer, hasCapSysNice, mounts, seccompFiltered, type Syscall } from './environment'
 import { allNodes, fail, isSupported, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
 import { readDemotion } from './hmat'
 import { fillMask, parseIdList } from './ids'
@@ -175,10 +175,6 @@ function probeKernel(native: NativeBinding): { features: KernelFeatures; complet
   return { features, complete }
 }
 
-function unescapeMount(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
-}
-
 function readList(file: string): number[] | undefined {
   try {
     return parseIdList(readFileSync(file, 'latin1').trim(), file, () => [])
@@ -193,13 +189,13 @@ function readList(file: string): number[] | undefined {
  */
 export function cpusetMems(): number[] | undefined {
   let cgroups: string
-  let mounts: string
   try {
     cgroups = readFileSync('/proc/self/cgroup', 'latin1')
-    mounts = readFileSync('/proc/self/mountinfo', 'latin1')
   } catch {
     return undefined
   }
+  const mountList = mounts()
+  if (mountList === undefined) return undefined
   // /proc/self/cgroup: "hierarchy-id:controllers:path"; cgroup v2 is "0::path".
   const hierarchies = cgroups
     .split('\n')
@@ -209,16 +205,6 @@ export function cpusetMems(): number[] | undefined {
       const second = line.indexOf(':', first + 1)
       const controllers = line.slice(first + 1, second)
       return { v2: line.slice(0, first) === '0' && controllers === '', controllers: controllers.split(','), path: line.slice(second + 1) }
-    })
-  // /proc/self/mountinfo: "id parent dev root mountpoint options [optional...] - fstype source superoptions".
-  const mountList = mounts
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [left = '', right = ''] = line.split(' - ')
-      const fields = left.split(' ')
-      const [fstype = '', , superOptions = ''] = right.split(' ')
-      return { root: unescapeMount(fields[3] ?? ''), point: unescapeMount(fields[4] ?? ''), fstype, options: superOptions.split(',') }
     })
   const locate = (path: string, mount: { root: string; point: string }): string | undefined => {
     if (mount.root === '/') return `${mount.point}${path === '/' ? '' : path}`
@@ -240,7 +226,7 @@ export function cpusetMems(): number[] | undefined {
   }
   const v1 = hierarchies.find((h) => !h.v2 && h.controllers.includes('cpuset'))
   if (v1 !== undefined) {
-    for (const mount of mountList.filter((m) => m.fstype === 'cgroup' && m.options.includes('cpuset'))) {
+    for (const mount of mountList.filter((m) => m.fstype === 'cgroup' && m.superOptions.includes('cpuset'))) {
       const dir = locate(v1.path, mount)
       if (dir === undefined) continue
       const mems = readList(`${dir}/cpuset.effective_mems`) ?? readList(`${dir}/cpuset.mems`)

@@ -124,6 +124,8 @@ export function numaKernel(): boolean | undefined {
 }
 
 export interface Mount {
+  /** The directory of the filesystem mounted there (a bind mount's or a cgroup's subtree; '/' for all of it). */
+  root: string
   /** Where it is mounted. */
   point: string
   fstype: string
@@ -149,7 +151,13 @@ export function mounts(): Mount[] | undefined {
       const [left = '', right = ''] = line.split(' - ')
       const fields = left.split(' ')
       const [fstype = '', , superOptions = ''] = right.split(' ')
-      return { point: unescape(fields[4] ?? ''), fstype, options: (fields[5] ?? '').split(','), superOptions: superOptions.split(',') }
+      return {
+        root: unescape(fields[3] ?? ''),
+        point: unescape(fields[4] ?? ''),
+        fstype,
+        options: (fields[5] ?? '').split(','),
+        superOptions: superOptions.split(','),
+      }
     })
 }
 
