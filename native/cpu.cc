@@ -159,7 +159,10 @@ napi_value Execve(napi_env env, napi_callback_info info) {
   sigset_t all, previous_mask;
   sigfillset(&all);
   // Nothing is delivered while the dispositions change; the mask is emptied by the exec itself below.
-  pthread_sigmask(SIG_SETMASK, &all, &previous_mask);
+  // sigprocmask, not pthread_sigmask: on Linux both set the calling thread's mask (and glibc keeps its
+  // own internal signals out of both), but glibc 2.32 moved pthread_sigmask into libc under a new
+  // symbol version, which would make the prebuild need glibc 2.32 (docs/packaging.md).
+  sigprocmask(SIG_SETMASK, &all, &previous_mask);
   struct sigaction previous[NSIG] = {};
   bool saved[NSIG] = {};
   struct sigaction dfl = {};
@@ -178,17 +181,17 @@ napi_value Execve(napi_env env, napi_callback_info info) {
   sigemptyset(&none);
   // The empty mask goes in last, immediately before the exec: a signal pending now is delivered
   // under its default action, as it would be to the command a moment later.
-  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   execve(path.c_str(), argp.data(), envpp.data());
   const int error = errno;
-  pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
   for (int fd = 0; fd < 3; fd++) {
     if (fd_flags[fd] >= 0) fcntl(fd, F_SETFD, fd_flags[fd]);
   }
   for (int sig = 1; sig < NSIG; sig++) {
     if (saved[sig]) sigaction(sig, &previous[sig], nullptr);
   }
-  pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
+  sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
   return Int(env, -error);
 }
 
