@@ -5,8 +5,8 @@ import { loaded, unsupported, type NativeBinding } from './binding'
 import { MODES, constants, type Mode, type ModeFlag } from './constants'
 import { filterAnswer, hasCapSysNice, mounts, seccompFiltered, type Syscall } from './environment'
 import { allNodes, fail, isSupported, maxnodeIn, memsAllowed, newMask, pageSize, restoreThreadPolicy, saveThreadPolicy } from './mempolicy'
-import { readDemotion } from './hmat'
-import { fillMask, parseIdList } from './ids'
+import { readDemotion, readList } from './hmat'
+import { fillMask } from './ids'
 import { WEIGHTS_DIR } from './weights'
 import { EINVAL, ENOSYS, EPERM } from './errno'
 
@@ -173,14 +173,6 @@ function probeKernel(native: NativeBinding): { features: KernelFeatures; complet
   features.homeNode = rc >= 0
   if (rc < 0 && (rc !== -ENOSYS || seccompFiltered())) complete = false
   return { features, complete }
-}
-
-function readList(file: string): number[] | undefined {
-  try {
-    return parseIdList(readFileSync(file, 'latin1').trim(), file, () => [])
-  } catch {
-    return undefined
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { CPU_IDS, checkId, fillMask, formatIdList, maskIds, maskWords, parseIdLi
 import type { Nodes } from './policy'
 import { readNodes } from './policy'
 import { nodeState } from './topology'
+import { readList } from './hmat'
 
 /** A CPU id, an array of CPU ids, or a CPU-list string ("0-3,8", "all"): the node-list syntax. */
 export type Cpus = number | readonly number[] | string
@@ -45,20 +46,14 @@ export interface ProcessAffinityError extends MempolicyError {
 
 const CPU_DIR = '/sys/devices/system/cpu'
 
-function readList(file: string): number[] | undefined {
-  try {
-    return parseIdList(readFileSync(file, 'latin1'), file, () => [], CPU_IDS)
-  } catch {
-    return undefined
-  }
-}
+const readCpuList = (file: string): number[] | undefined => readList(file, CPU_IDS)
 
 let highest: number | undefined
 
 /** The highest possible CPU id (nr_cpu_ids - 1), fixed at boot: /sys/devices/system/cpu/possible. */
 export function highestPossibleCpu(): number {
   if (highest === undefined) {
-    const possible = readList(`${CPU_DIR}/possible`)
+    const possible = readCpuList(`${CPU_DIR}/possible`)
     highest = possible !== undefined && possible.length > 0 ? possible[possible.length - 1]! : CPU_IDS.max
   }
   return highest
@@ -66,7 +61,7 @@ export function highestPossibleCpu(): number {
 
 /** The CPUs online now (they can go on- and offline at any time). */
 export function onlineCpus(): number[] {
-  return readList(`${CPU_DIR}/online`) ?? [...Array(highestPossibleCpu() + 1).keys()]
+  return readCpuList(`${CPU_DIR}/online`) ?? [...Array(highestPossibleCpu() + 1).keys()]
 }
 
 /**
@@ -83,14 +78,14 @@ export function cpusetCpus(): number[] {
   const v2 = /^0::(\/.*)$/m.exec(cgroup)
   if (v2 !== null) {
     for (let dir = v2[1]!; ; dir = dir.slice(0, Math.max(dir.lastIndexOf('/'), 0))) {
-      const cpus = readList(`/sys/fs/cgroup${dir === '/' ? '' : dir}/cpuset.cpus.effective`)
+      const cpus = readCpuList(`/sys/fs/cgroup${dir === '/' ? '' : dir}/cpuset.cpus.effective`)
       if (cpus !== undefined && cpus.length > 0) return cpus
       if (dir === '' || dir === '/') break
     }
   }
   const v1 = /^\d+:(?:[^:]*,)?cpuset(?:,[^:]*)?:(\/.*)$/m.exec(cgroup)
   if (v1 !== null) {
-    const cpus = readList(`/sys/fs/cgroup/cpuset${v1[1] === '/' ? '' : v1[1]}/cpuset.effective_cpus`)
+    const cpus = readCpuList(`/sys/fs/cgroup/cpuset${v1[1] === '/' ? '' : v1[1]}/cpuset.effective_cpus`)
     if (cpus !== undefined && cpus.length > 0) return cpus
   }
   return onlineCpus()
@@ -98,7 +93,7 @@ export function cpusetCpus(): number[] {
 
 /** The CPUs of a node, as sysfs lists them (nodeN/cpulist); [] for a node without CPUs or sysfs. */
 export function nodeCpus(node: number): number[] {
-  return readList(`/sys/devices/system/node/node${node}/cpulist`) ?? []
+  return readCpuList(`/sys/devices/system/node/node${node}/cpulist`) ?? []
 }
 
 /**

@@ -2,10 +2,11 @@
 // and the user namespace they count in, the container runtime, the kernel's NUMA support and the
 // mounts over /sys. Hints and capabilities() state these facts; nothing here guesses
 // (docs/containers.md says what each check reads and why).
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { release } from 'node:os'
 import { loaded } from './binding'
 import { EPERM, ENOSYS } from './errno'
+import { readText } from './hmat'
 import { parseIdList } from './ids'
 
 /** The calls a seccomp filter may refuse that this package makes. */
@@ -13,20 +14,12 @@ export type Syscall = 'get_mempolicy' | 'set_mempolicy' | 'mbind' | 'move_pages'
 
 export const NODE_DIR = '/sys/devices/system/node'
 
-function read(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'latin1')
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * This thread's /proc status (capabilities, seccomp mode and allowed nodes are per thread), or the
  * process's where /proc/thread-self is missing (before Linux 3.17).
  */
 function status(): string | undefined {
-  return read('/proc/thread-self/status') ?? read('/proc/self/status')
+  return readText('/proc/thread-self/status') ?? readText('/proc/self/status')
 }
 
 /** A field of this thread's /proc status, trimmed; undefined where /proc cannot be read. */
@@ -67,7 +60,7 @@ function effective(bit: bigint): boolean {
  * container) do not count there.
  */
 export function userNamespaceMap(): string | undefined {
-  const map = read('/proc/self/uid_map')
+  const map = readText('/proc/self/uid_map')
   if (map === undefined) return undefined
   const first = map.trim().split('\n')[0]!.trim().split(/\s+/)
   return first.join(' ') === '0 0 4294967295' ? undefined : first.join(' ')
@@ -141,7 +134,7 @@ function unescape(path: string): string {
 
 /** This process's mounts, from /proc/self/mountinfo, in mount order; undefined where it cannot be read. */
 export function mounts(): Mount[] | undefined {
-  const text = read('/proc/self/mountinfo')
+  const text = readText('/proc/self/mountinfo')
   if (text === undefined) return undefined
   // "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"
   return text
@@ -182,7 +175,7 @@ export function readOnlyMount(path: string): Mount | undefined {
  * where it does (its `online` file is readable).
  */
 export function nodeDirectoryProblem(): string | undefined {
-  if (read(`${NODE_DIR}/online`) !== undefined) return undefined
+  if (readText(`${NODE_DIR}/online`) !== undefined) return undefined
   const mount = mountOf(NODE_DIR)
   if (!existsSync('/sys/devices')) return `${NODE_DIR} is missing: sysfs is not mounted at /sys`
   if (mount !== undefined && mount.point !== '/sys' && mount.point.startsWith('/sys/')) {

@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { ENODEV } from './errno'
 import { MempolicyError } from './errors'
-import { formatIdList, parseIdList } from './ids'
+import { NODE_IDS, formatIdList, parseIdList, type IdKind } from './ids'
 
 /** Performance of a node's memory as seen from its best initiators (sysfs units: MB/s and ns). */
 export interface Access {
@@ -84,12 +84,12 @@ function readUnsigned(file: string): number | undefined {
   return match === null ? undefined : Number(match[1])
 }
 
-/** A node-list file ("0-3,7"), or undefined where missing, unreadable or malformed. */
-export function readList(file: string): number[] | undefined {
+/** A node-list (or, with CPU_IDS, CPU-list) file ("0-3,7"), or undefined where missing, unreadable or malformed. */
+export function readList(file: string, kind: IdKind = NODE_IDS): number[] | undefined {
   const text = readText(file)
   if (text === undefined) return undefined
   try {
-    return parseIdList(text, file, () => [])
+    return parseIdList(text, file, () => [], kind)
   } catch {
     return undefined
   }

@@ -1,6 +1,5 @@
 // What the machine has, from /sys/devices/system/node (docs/kernel.md, "Node files in sysfs"), and its heterogeneous memory
 // (docs/heterogeneous-memory.md): HMAT performance, memory-side caches, memory tiers, demotion.
-import { readFileSync } from 'node:fs'
 import { NODE_DIR, nodeDirectoryProblem, statusMemsAllowed } from './environment'
 import { ENOENT } from './errno'
 import { MempolicyError } from './errors'
@@ -56,16 +55,8 @@ export interface Topology {
   demotion?: boolean
 }
 
-function read(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'latin1')
-  } catch {
-    return undefined
-  }
-}
-
 function list(file: string): number[] | undefined {
-  const text = read(file)
+  const text = readText(file)
   return text === undefined ? undefined : parseIdList(text, file, () => [])
 }
 
@@ -162,7 +153,7 @@ export function highestPossibleNode(): number {
   if (possible !== undefined && possible.length > 0) {
     highest = possible[possible.length - 1]!
   } else {
-    const match = /^Mems_allowed:\s*([0-9a-f,]+)$/m.exec(read('/proc/self/status') ?? '')
+    const match = /^Mems_allowed:\s*([0-9a-f,]+)$/m.exec(readText('/proc/self/status') ?? '')
     highest = match === null ? MAX_NODE_ID : match[1]!.replace(/,/g, '').length * 4 - 1
   }
   return highest
